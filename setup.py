@@ -1,0 +1,26 @@
+"""zsner: zero-resource cross-lingual named entity recognition."""
+from setuptools import find_packages, setup
+
+setup(
+    name="zsner",
+    version="0.1.0",
+    description="Zero-resource cross-lingual NER (Bari, Joty & Jwalapuram, AAAI 2020) and transformer baselines",
+    packages=find_packages(include=["zsner", "zsner.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch==2.13.0",  # pinned: the CPU wheel on disk; a bare `torch` pulls a multi-GB CUDA build
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "gensim>=4.3,<5",
+        "fasttext>=0.9.2",
+        "seqeval==1.2.2",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "scikit-learn>=1.3",
+    ],
+    extras_require={
+        "transformer": ["transformers>=4.40"],
+        "test": ["pytest>=7", "pytorch-crf==0.7.2"],
+    },
+    entry_points={"console_scripts": ["zsner=zsner.cli:main"]},
+)

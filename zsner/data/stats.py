@@ -1,0 +1,49 @@
+"""Dataset statistics for ``zsner data``: sentences, tokens, entities per type, scheme, longest sentence."""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..resources import SPLITS, dataset, dataset_path
+from .conll import read_conll
+from .tags import chunks, detect_scheme
+
+
+def sentence_stats(sentences, encoding: str, docstart: str) -> dict:
+    entities = Counter(kind for sentence in sentences for kind, _, _ in chunks(sentence.tags))
+    longest = max(sentences, key=len)
+    scheme = detect_scheme(sentence.tags for sentence in sentences)
+    return {
+        "sentences": len(sentences),
+        "tokens": sum(len(sentence) for sentence in sentences),
+        "entities": dict(sorted(entities.items())),
+        "scheme": scheme["scheme"],
+        "stray_I_starts_repaired": scheme["stray_starts"],
+        "encoding": encoding,
+        "docstart": docstart,
+        "longest_sentence": len(longest),
+        "longest_sentence_line": longest.line,
+    }
+
+
+def file_stats(path, encoding: str = "utf-8", docstart: str = "drop-line") -> dict:
+    stats = sentence_stats(read_conll(path, encoding, docstart), encoding, docstart)
+    return {"file": str(path), **stats}
+
+
+def dataset_stats(lang: str, docstart: str | None = None, data_dir=None) -> dict:
+    """Statistics per split; every split is read before anything is returned (no partial output)."""
+    spec = dataset(lang)
+    docstart = docstart or spec.docstart
+    return {split: file_stats(dataset_path(lang, split, data_dir), spec.encodings[split], docstart)
+            for split in SPLITS}
+
+
+def format_stats(stats: dict) -> str:
+    """Human-readable table: one row per split (or a single row for a file)."""
+    rows = stats.items() if "sentences" not in stats else [(stats.get("file", "file"), stats)]
+    lines = [f"{'split':<10} {'sentences':>9} {'tokens':>8} {'scheme':>6} {'enc':>8} {'longest':>7}  entities"]
+    for name, row in rows:
+        entities = " ".join(f"{kind}={count}" for kind, count in row["entities"].items())
+        lines.append(f"{name:<10} {row['sentences']:>9} {row['tokens']:>8} {row['scheme']:>6} "
+                     f"{row['encoding']:>8} {row['longest_sentence']:>7}  {entities}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Unsupervised cross-lingual word mapping (MUSE-style adversarial training + Procrustes/CSLS refinement)."""

@@ -1,0 +1,99 @@
+"""Where data lives: the resource search path and the dataset registry.
+
+Search order for any resource: an explicit path (flag), then ``$ZSNER_DATA``, then ``./data``, then
+``../shared/data`` (relative to the working directory and to the package's checkout).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ZsnerError
+
+ENV_VAR = "ZSNER_DATA"
+
+
+def search_roots(explicit: str | os.PathLike | None = None) -> list[Path]:
+    """The data roots in search order (duplicates removed, non-existing ones kept for the error message)."""
+    roots: list[Path] = []
+    if explicit:
+        roots.append(Path(explicit))
+    if os.environ.get(ENV_VAR):
+        roots.append(Path(os.environ[ENV_VAR]))
+    repo = Path(__file__).resolve().parent.parent
+    for root in (Path("data"), Path("..") / "shared" / "data", repo / "data", repo.parent / "shared" / "data"):
+        roots.append(root)
+    unique: list[Path] = []
+    for root in roots:
+        if all(root.resolve() != seen.resolve() for seen in unique):
+            unique.append(root)
+    return unique
+
+
+def find_resource(relative: str, data_dir: str | os.PathLike | None = None, what: str = "file") -> Path:
+    """First existing ``root/relative`` along the search path, or a ZsnerError saying where we looked."""
+    roots = search_roots(data_dir)
+    for root in roots:
+        candidate = root / relative
+        if candidate.exists():
+            return candidate
+    looked = ", ".join(str(root / relative) for root in roots)
+    raise ZsnerError(f"missing {what} '{relative}'; looked in: {looked} (set --data-dir or ${ENV_VAR})")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One language's NER corpus: file per split, their encodings, and the tag scheme they are written in."""
+
+    lang: str
+    files: dict[str, str]  # split -> path relative to a data root
+    encodings: dict[str, str]
+    scheme: str  # "iob1" or "iob2" (as written in the files)
+    docstart: str = "drop-line"  # the registry default DOCSTART convention
+
+
+def _spec(lang, names, enc, scheme, docstart="drop-line", folder=None):
+    folder = folder or lang
+    files = {split: f"ner/{folder}/{name}" for split, name in zip(("train", "dev", "test"), names)}
+    encodings = enc if isinstance(enc, dict) else {split: enc for split in files}
+    return DatasetSpec(lang, files, encodings, scheme, docstart)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "en": _spec("en", ("eng.train", "eng.testa", "eng.testb"), "utf-8", "iob1"),
+    "es": _spec("es", ("esp.train", "esp.testa", "esp.testb"), "latin-1", "iob2"),
+    # The paper's Dutch counts (15519/2821/5076) drop each whole DOCSTART block.
+    "nl": _spec("nl", ("ned.train", "ned.testa", "ned.testb"), "utf-8", "iob2", docstart="paper"),
+    # German train is a converted UTF-8 IOB2 copy; dev/test are the latin-1 IOB1 originals (auto-detected).
+    "de": _spec("de", ("deu.train", "deu.testa", "deu.testb"),
+                {"train": "utf-8", "dev": "latin-1", "test": "latin-1"}, "auto"),
+    "fi": _spec("fi", ("fi.train.iob2", "fi.testa.iob2", "fi.testb.iob2"), "utf-8", "iob2"),
+    "ar": _spec("ar", ("ar.train.iob2", "ar.testa.iob2", "ar.testb.iob2"), "utf-8", "iob2"),
+}
+SPLITS = ("train", "dev", "test")
+
+
+def dataset(lang: str) -> DatasetSpec:
+    if lang not in DATASETS:
+        raise ZsnerError(f"unknown language '{lang}'; known: {', '.join(sorted(DATASETS))}")
+    return DATASETS[lang]
+
+
+def dataset_path(lang: str, split: str, data_dir=None) -> Path:
+    spec = dataset(lang)
+    return find_resource(spec.files[split], data_dir, what=f"{lang} {split} NER file")
+
+
+def embedding_path(lang: str, data_dir=None) -> Path:
+    """Monolingual vectors for a language: ``embeddings/<lang>.{kv,vec,vec.gz,bin}`` on the search path."""
+    for ext in ("kv", "vec", "vec.gz", "bin"):
+        try:
+            return find_resource(f"embeddings/{lang}.{ext}", data_dir, what=f"{lang} word vectors")
+        except ZsnerError:
+            continue
+    return find_resource(f"embeddings/{lang}.kv", data_dir, what=f"{lang} word vectors (.kv/.vec/.vec.gz/.bin)")
+
+
+def dictionary_path(src: str, tgt: str, split: str = "5000-6500", data_dir=None) -> Path:
+    return find_resource(f"dictionaries/{src}-{tgt}.{split}.txt", data_dir, what=f"{src}-{tgt} evaluation dictionary")
