@@ -86,13 +86,19 @@ def dataset_path(lang: str, split: str, data_dir=None) -> Path:
 
 
 def embedding_path(lang: str, data_dir=None) -> Path:
-    """Monolingual vectors for a language: ``embeddings/<lang>.{kv,vec,vec.gz,bin}`` on the search path."""
-    for ext in ("kv", "vec", "vec.gz", "bin"):
-        try:
-            return find_resource(f"embeddings/{lang}.{ext}", data_dir, what=f"{lang} word vectors")
-        except ZsnerError:
-            continue
-    return find_resource(f"embeddings/{lang}.kv", data_dir, what=f"{lang} word vectors (.kv/.vec/.vec.gz/.bin)")
+    """Monolingual vectors for a language: ``embeddings/<lang>.{kv,vec,vec.gz,bin}``; the first root along the
+    search path that has any of them wins (so ``--data-dir`` overrides the shared vectors)."""
+    names = [f"embeddings/{lang}.{ext}" for ext in EMBEDDING_EXTENSIONS]
+    roots = search_roots(data_dir)
+    for root in roots:
+        for name in names:
+            if (root / name).exists():
+                return root / name
+    looked = ", ".join(str(root / f"embeddings/{lang}.{{{','.join(EMBEDDING_EXTENSIONS)}}}") for root in roots)
+    raise ZsnerError(f"missing {lang} word vectors; looked in: {looked} (set --data-dir or ${ENV_VAR})")
+
+
+EMBEDDING_EXTENSIONS = ("kv", "vec", "vec.gz", "bin")
 
 
 def dictionary_path(src: str, tgt: str, split: str = "5000-6500", data_dir=None) -> Path:

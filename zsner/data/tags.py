@@ -122,6 +122,8 @@ def is_valid(tags: list[str], scheme: str = "iobes") -> bool:
     """Whether a sequence obeys the scheme's transition constraints."""
     if not tags:
         return True
+    if any(split_tag(tag)[0] not in ("OBIES" if scheme == "iobes" else "OBI") for tag in tags):
+        return False  # E-/S- tags do not belong to IOB1/IOB2
     vocabulary = sorted(set(tags))
     index = {tag: i for i, tag in enumerate(vocabulary)}
     start, transitions, end = allowed_transitions(vocabulary, scheme)

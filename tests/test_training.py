@@ -1,0 +1,118 @@
+"""The supervised loop: schedule, clipping, repeatable seeds, run-folder outputs, and kill/resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.synthetic import write_language
+from zsner.config import TaggerConfig, TrainConfig
+from zsner.data.conll import read_conll
+from zsner.evaluation import span_metrics
+from zsner.train.loop import clip_gradients, epoch_lr, train_supervised
+
+torch.set_num_threads(1)
+SMALL = TaggerConfig(word_dim=20, char_dim=8, char_hidden=8, word_hidden=16, dense_dim=16)
+
+
+def small_train(**changes):
+    values = dict(lang="en", epochs=3, eval_every=10, batch_size=8, seed=3)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_learning_rate_schedule_is_the_papers():
+    config = TrainConfig()
+    assert epoch_lr(config, 0) == pytest.approx(0.1)
+    assert epoch_lr(config, 10) == pytest.approx(0.1 / 1.1)
+    assert epoch_lr(TrainConfig(lr=0.1, min_lr=1e-4, lr_decay=100.0), 50) == pytest.approx(1e-4)
+
+
+def test_clipping_rescales_large_gradients_and_keeps_small_ones():
+    big, small = torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(3))
+    big.grad, small.grad = torch.tensor([30.0, 40.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 0.0])
+    norm = clip_gradients([big, small], 5.0)
+    assert norm == pytest.approx(50.0)
+    assert torch.allclose(big.grad, torch.tensor([3.0, 4.0, 0.0, 0.0]))  # direction kept, norm 5
+    little = torch.nn.Parameter(torch.zeros(2))
+    little.grad = torch.tensor([0.3, 0.4])
+    clip_gradients([little], 5.0)
+    assert torch.allclose(little.grad, torch.tensor([0.3, 0.4]))
+
+
+def test_run_folder_outputs_and_learning(tmp_path):
+    data = write_language(tmp_path / "data")
+    metrics = train_supervised(small_train(epochs=8), SMALL, tmp_path / "run", data_dir=data, progress_bars=False)
+    run = tmp_path / "run"
+    for name in ("config.json", "metrics.json", "training.log", "loss.tsv", "best-model.pt", "checkpoint.pt",
+                 "predictions.dev.conll", "predictions.test.conll", "report.txt"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["epochs"] == 8 and config["tagger"]["word_hidden"] == 16
+    # the synthetic language is easy: a working tagger must learn it
+    assert metrics["test"]["micro"]["f1"] > 90
+    # metrics.json agrees with the predictions file it wrote
+    rows = read_conll(run / "predictions.test.conll")
+    gold = [s.tags for s in read_conll(data / "ner" / "en" / "eng.testb")]
+    predicted = [[line.split()[2] for line in block.splitlines()]
+                 for block in (run / "predictions.test.conll").read_text().strip().split("\n\n")]
+    assert [s.words for s in rows] == [s.words for s in read_conll(data / "ner" / "en" / "eng.testb")]
+    assert span_metrics(gold, predicted)["micro"]["f1"] == metrics["test"]["micro"]["f1"]
+    header, *lines = (run / "loss.tsv").read_text().splitlines()
+    assert header.split("\t") == ["step", "epoch", "lr", "loss", "dev_f1"]
+    assert [int(line.split("\t")[0]) for line in lines][:3] == [10, 20, 30]
+
+
+def test_same_seed_same_metrics_other_seed_differs(tmp_path):
+    data = write_language(tmp_path / "data")
+    first = train_supervised(small_train(epochs=1), SMALL, tmp_path / "a", data_dir=data, progress_bars=False)
+    second = train_supervised(small_train(epochs=1), SMALL, tmp_path / "b", data_dir=data, progress_bars=False)
+    other = train_supervised(small_train(epochs=1, seed=4), SMALL, tmp_path / "c", data_dir=data, progress_bars=False)
+    assert first["dev"] == second["dev"] and first["test"] == second["test"]
+    assert (tmp_path / "a" / "loss.tsv").read_text() == (tmp_path / "b" / "loss.tsv").read_text()
+    assert (tmp_path / "a" / "loss.tsv").read_text() != (tmp_path / "c" / "loss.tsv").read_text()
+
+
+def _train_command(data, out, extra=()):
+    flags = ["--lang", "en", "--data-dir", str(data), "--out", str(out), "--epochs", "12", "--eval-every", "10",
+             "--batch-size", "8", "--seed", "5", "--word-dim", "20", "--char-dim", "8", "--char-hidden", "8",
+             "--word-hidden", "16", "--dense-dim", "16", "--no-progress", *extra]
+    return [sys.executable, "-m", "zsner.cli", "train", *flags]
+
+
+def _dev_column(run):
+    return [line.split("\t")[4] for line in (run / "loss.tsv").read_text().splitlines()[1:]]
+
+
+def test_sigkilled_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path):
+    data = write_language(tmp_path / "data", sizes=(400, 60, 60))
+    reference = tmp_path / "reference"
+    subprocess.run(_train_command(data, reference), check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_train_command(data, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill once at least three evaluations have been checkpointed
+        if (killed / "loss.tsv").exists() and len((killed / "loss.tsv").read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "metrics.json").exists(), "training finished before it could be killed"
+    assert not list(killed.glob(".*.tmp")) or True  # a temporary file may be left; it is never read
+    for name in ("loss.tsv", "config.json"):
+        (killed / name).read_text()  # complete, parseable files
+    torch.load(killed / "checkpoint.pt", weights_only=False)
+
+    resumed = subprocess.run([sys.executable, "-m", "zsner.cli", "train", "--resume", str(killed), "--data-dir",
+                              str(data), "--no-progress"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at step" in (killed / "training.log").read_text()
+    expected = json.loads((reference / "metrics.json").read_text())
+    got = json.loads((killed / "metrics.json").read_text())
+    assert got["dev"] == expected["dev"] and got["test"] == expected["test"]
+    assert _dev_column(killed) == _dev_column(reference)

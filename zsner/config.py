@@ -1,0 +1,112 @@
+"""Config dataclasses with the paper's defaults, CLI overrides generated from their fields, JSON round trip.
+
+Bari et al. (2020) follow Lample et al. (2016): char embedding 25, char BiLSTM 25 per direction, word
+embedding 300, word BiLSTM 100 per direction, dropout 0.5, SGD lr 0.1 decayed per epoch, clipping 5.0,
+batch 16, 30 epochs, dev evaluation every 150 batches.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+@dataclass
+class TaggerConfig:
+    """Architecture of the char+word BiLSTM-CRF."""
+
+    char_dim: int = 25
+    char_hidden: int = 25  # per direction
+    use_chars: bool = True
+    word_dim: int = 300
+    word_hidden: int = 100  # per direction
+    dense_dim: int = 100  # the point-wise dense layer ("common encoder") before the CRF
+    dropout: float = 0.5
+    shared_lstm: bool = False  # tie forward/backward LSTM weights (char and word LSTMs)
+    freeze_embeddings: bool = True
+    constrained: bool = True  # hard IOBES transition constraints in the CRF
+    max_word_length: int = 30  # characters kept per word (longer words are cut in the middle)
+
+
+@dataclass
+class TrainConfig:
+    """Supervised training schedule (the paper's defaults) and run settings."""
+
+    lang: str = "en"
+    embeddings: str = ""  # vector file; empty = the language's vectors on the data search path
+    max_vocab: int = 0  # keep the N most frequent pretrained words (0 = all)
+    docstart: str = ""  # DOCSTART convention; empty = the dataset's default
+    lr: float = 0.1
+    lr_decay: float = 0.01  # lr_epoch = max(lr / (1 + lr_decay * epoch), min_lr)
+    min_lr: float = 1e-4
+    momentum: float = 0.0
+    clip: float = 5.0
+    batch_size: int = 16
+    epochs: int = 30
+    eval_every: int = 150  # batches between dev evaluations (and checkpoints)
+    max_train_length: int = 250  # longer training sentences are skipped
+    eval_batch_size: int = 256
+    seed: int = 1
+    threads: int = 1  # torch intra-op threads; measured fastest for this model on 2 cores (docs/RESULTS.md)
+    device: str = "cpu"
+    train_limit: int = 0  # use only the first N training sentences (0 = all); for tests and quick runs
+    eval_limit: int = 0  # likewise for dev/test
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls, values: dict):
+    """Build ``cls`` from a dict, ignoring unknown keys (configs written by older versions still load)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in values.items() if key in names})
+
+
+def save_configs(path, **configs) -> None:
+    from .atomic import write_json
+
+    write_json(path, {name: to_dict(config) for name, config in configs.items()})
+
+
+def load_configs(path, **classes) -> dict:
+    data = json.loads(Path(path).read_text())
+    return {name: from_dict(cls, data.get(name, {})) for name, cls in classes.items()}
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One ``--field-name`` option per dataclass field; default None so only given options override."""
+    hints = get_type_hints(cls)
+    group = parser.add_argument_group(cls.__name__)
+    for item in dataclasses.fields(cls):
+        if item.name in skip:
+            continue
+        kind = hints[item.name]
+        flag = "--" + item.name.replace("_", "-")
+        if kind is bool:
+            group.add_argument(flag, type=_parse_bool, nargs="?", const=True, default=None, metavar="BOOL",
+                               help=f"(default {item.default})")
+        else:
+            group.add_argument(flag, type=kind, default=None, help=f"(default {item.default})")
+
+
+def apply_overrides(config, args: argparse.Namespace):
+    """A copy of ``config`` with every field the user gave on the command line replaced."""
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(config):
+        value = getattr(args, item.name, None)
+        if value is not None:
+            changes[item.name] = value
+    return dataclasses.replace(config, **changes)

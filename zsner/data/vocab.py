@@ -1,0 +1,92 @@
+"""Vocabularies: words (with pretrained rows), characters, and tags.
+
+The word vocabulary follows Lample et al. (2016): every training word, plus each dev/test word that has a
+pretrained vector; lookup of a token is exact, then lowercase, then lowercase with digits as 0. Characters are
+indexed by token *form*, independent of the word vocabulary, so unknown words still get a character encoding.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from ..embeddings import WordVectors, lookup_candidates
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+@dataclass
+class Vocabulary:
+    """A string <-> id table with ``<pad>`` = 0 and ``<unk>`` = 1."""
+
+    items: list[str] = field(default_factory=lambda: [PAD, UNK])
+    index: dict[str, int] = field(init=False)
+
+    def __post_init__(self):
+        self.index = {item: position for position, item in enumerate(self.items)}
+
+    def add(self, item: str) -> int:
+        if item not in self.index:
+            self.index[item] = len(self.items)
+            self.items.append(item)
+        return self.index[item]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.index
+
+    def get(self, item: str) -> int:
+        return self.index.get(item, 1)
+
+
+def word_id(vocab: Vocabulary, word: str) -> int:
+    """Id of ``word`` by the exact -> lowercase -> digits-to-0 policy; ``<unk>`` (1) if none matches."""
+    for candidate in lookup_candidates(word):
+        if candidate in vocab.index:
+            return vocab.index[candidate]
+    return 1
+
+
+def build_word_vocab(train_words: Iterable[str], other_words: Iterable[str],
+                     vectors: WordVectors | None) -> Vocabulary:
+    """Training words (most frequent first), then dev/test words that have a pretrained vector."""
+    vocab = Vocabulary()
+    for word, _ in Counter(train_words).most_common():
+        vocab.add(word)
+    if vectors is not None:
+        for word in other_words:
+            if word_id(vocab, word) == 1 and vectors.lookup(word) is not None:
+                vocab.add(word)
+    return vocab
+
+
+def embedding_matrix(vocab: Vocabulary, vectors: WordVectors | None, dim: int, seed: int = 0):
+    """``(matrix [V, dim] float32, pretrained_rows)``: pretrained rows where the lookup finds one, else
+    uniform(-sqrt(3/dim), sqrt(3/dim)) (unit variance scale of Lample et al.); row 0 (padding) is zero."""
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt(3.0 / dim)
+    matrix = rng.uniform(-scale, scale, size=(len(vocab), dim)).astype(np.float32)
+    matrix[0] = 0.0
+    found = 0
+    if vectors is not None:
+        if vectors.dim != dim:
+            raise ValueError(f"word vectors have dimension {vectors.dim}, the model expects {dim}")
+        for position, word in enumerate(vocab.items[2:], start=2):
+            vector = vectors.vector(word)
+            if vector is not None:
+                matrix[position] = vector
+                found += 1
+    return matrix, found
+
+
+def char_vocab(words: Iterable[str], min_count: int = 1) -> Vocabulary:
+    counts = Counter(char for word in words for char in word)
+    vocab = Vocabulary()
+    for char, count in counts.most_common():
+        if count >= min_count:
+            vocab.add(char)
+    return vocab

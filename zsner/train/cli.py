@@ -1,0 +1,66 @@
+"""`zsner train`, `zsner evaluate`, `zsner predict`: argument parsing for the classic tagger."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import TaggerConfig, TrainConfig, add_config_arguments, apply_overrides
+
+
+def add_parser(sub):
+    train = sub.add_parser("train", help="train the char+word BiLSTM-CRF on a labelled language")
+    train.add_argument("--out", default=None, help="run folder (default runs/train-LANG-seedN)")
+    train.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a killed run from its checkpoint")
+    train.add_argument("--data-dir", default=None, help="data root searched first")
+    train.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    add_config_arguments(train, TrainConfig)
+    add_config_arguments(train, TaggerConfig)
+    train.set_defaults(func=run_train)
+
+    evaluate = sub.add_parser("evaluate", help="score a trained model on a language's dev and test sets")
+    evaluate.add_argument("--model", required=True, help="run folder or model file")
+    evaluate.add_argument("--lang", required=True)
+    evaluate.add_argument("--embeddings", default="", help="vectors for --lang (default: the search path's; "
+                                                           "for cross-lingual use, vectors in the model's space)")
+    evaluate.add_argument("--out", default=None, help="folder for predictions and metrics (default: the model's)")
+    evaluate.add_argument("--data-dir", default=None)
+    evaluate.add_argument("--threads", type=int, default=1)
+    evaluate.set_defaults(func=run_evaluate)
+
+    predict = sub.add_parser("predict", help="tag tokenized text (one sentence per line) or a CoNLL file")
+    predict.add_argument("--model", required=True, help="run folder or model file")
+    predict.add_argument("--input", required=True, help="text file, or CoNLL file with --conll")
+    predict.add_argument("--conll", action="store_true", help="input is CoNLL (word first, tag last)")
+    predict.add_argument("--encoding", default="utf-8")
+    predict.add_argument("--embeddings", default="", help="vectors for the input's language (default: model's vocab)")
+    predict.add_argument("--output", default="-", help="CoNLL output (word [gold] predicted); - for stdout")
+    predict.add_argument("--threads", type=int, default=1)
+    predict.set_defaults(func=run_predict)
+
+
+def run_train(args):
+    from .loop import train_supervised
+
+    if args.resume:
+        metrics = train_supervised(TrainConfig(), TaggerConfig(), args.resume, args.data_dir, resume=True,
+                                   progress_bars=not args.no_progress)
+        out = args.resume
+    else:
+        train = apply_overrides(TrainConfig(), args)
+        tagger = apply_overrides(TaggerConfig(), args)
+        out = args.out or f"runs/train-{train.lang}-seed{train.seed}"
+        metrics = train_supervised(train, tagger, out, args.data_dir, progress_bars=not args.no_progress)
+    print(f"{out}: dev F1 {metrics['dev']['micro']['f1']:.2f}  test F1 {metrics['test']['micro']['f1']:.2f}")
+
+
+def run_evaluate(args):
+    from .apply import evaluate_language
+
+    results = evaluate_language(args.model, args.lang, args.embeddings, args.out, args.data_dir, args.threads)
+    print(json.dumps({split: results[split]["micro"] for split in ("dev", "test")}))
+
+
+def run_predict(args):
+    from .apply import predict_file
+
+    predict_file(args.model, Path(args.input), args.conll, args.encoding, args.embeddings, args.output, args.threads)
