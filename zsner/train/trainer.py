@@ -1,0 +1,138 @@
+"""One training loop for every model: SGD with per-epoch decay, clipping, periodic evaluation on named sets,
+one best checkpoint per selection criterion, and a resumable checkpoint at every evaluation.
+
+A *task* supplies what differs between models (duck-typed):
+    plan_epoch(epoch) -> list      picklable batch specs for one epoch (stored in the checkpoint)
+    loss(spec) -> Tensor           the training loss of one batch spec
+    evaluate() -> dict             evaluation-set name -> span metrics
+    save_model(path, extra)        write a self-contained model archive
+    state() / load_state(dict)     task state that must survive a resume (e.g. pseudo-labels)
+
+Given the same seed, data and threads, a resumed run ends exactly like an uninterrupted one: epoch plans and
+RNG states travel in the checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..atomic import write_text
+from ..config import TrainConfig
+from .model_io import CHECKPOINT_FILE, load_archive, save_archive
+
+log = logging.getLogger("zsner")
+
+
+def epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """lr_e = max(lr0 / (1 + decay * e), min_lr), as in the paper."""
+    return max(config.lr / (1.0 + config.lr_decay * epoch), config.min_lr)
+
+
+def clip_gradients(parameters, max_norm: float) -> float:
+    """Rescale gradients so their global L2 norm is at most ``max_norm``; returns the norm before clipping."""
+    return float(torch.nn.utils.clip_grad_norm_(list(parameters), max_norm))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    step: int = 0
+    best: dict = field(default_factory=dict)  # criterion -> {"f1": ..., "step": ...}
+    rows: list = field(default_factory=list)  # loss.tsv rows so far
+    plan: list | None = None  # the current epoch's batch specs
+    train_seconds: float = 0.0
+    sentences_seen: int = 0
+
+
+class Trainer:
+    """Runs a task to the end of ``config.epochs``; ``criteria`` maps criterion -> (evaluation set, model file)."""
+
+    def __init__(self, config: TrainConfig, out_dir: Path, model: torch.nn.Module, task, criteria: dict,
+                 eval_names: list[str], progress_bars: bool = True):
+        self.config, self.out_dir, self.model, self.task = config, Path(out_dir), model, task
+        self.criteria, self.eval_names, self.bars = criteria, eval_names, progress_bars
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(self.trainable, lr=config.lr, momentum=config.momentum)
+        self.state = Progress()
+
+    def resume(self) -> None:
+        archive = load_archive(self.out_dir / CHECKPOINT_FILE)
+        self.model.load_state_dict(archive["model"])
+        self.optimizer.load_state_dict(archive["optimizer"])
+        self.state = Progress(**archive["progress"])
+        self.task.load_state(archive.get("task", {}))
+        torch.set_rng_state(archive["torch_rng"])
+        log.info("resumed at step %d (epoch %d, batch %d)", self.state.step, self.state.epoch, self.state.batch_in_epoch)
+
+    def run(self) -> Progress:
+        config, state = self.config, self.state
+        running, counted = 0.0, 0
+        self.model.train()
+        for epoch in range(state.epoch, config.epochs):
+            if state.plan is None or state.epoch != epoch:
+                state.epoch, state.batch_in_epoch = epoch, 0
+                state.plan = self.task.plan_epoch(epoch)
+            for group in self.optimizer.param_groups:
+                group["lr"] = epoch_lr(config, epoch)
+            bar = tqdm(total=len(state.plan), initial=state.batch_in_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
+                       disable=not self.bars, leave=False)
+            started = time.perf_counter()
+            for position in range(state.batch_in_epoch, len(state.plan)):
+                self.optimizer.zero_grad(set_to_none=True)
+                loss, sentences = self.task.loss(state.plan[position])
+                loss.backward()
+                clip_gradients(self.trainable, config.clip)
+                self.optimizer.step()
+                running += float(loss.detach())
+                counted += 1
+                state.step += 1
+                state.batch_in_epoch = position + 1
+                state.sentences_seen += sentences
+                bar.update(1)
+                if state.step % config.eval_every == 0:
+                    state.train_seconds += time.perf_counter() - started
+                    self._evaluate_and_checkpoint(running / max(counted, 1))
+                    running, counted, started = 0.0, 0, time.perf_counter()
+            state.train_seconds += time.perf_counter() - started
+            bar.close()
+            if epoch == config.epochs - 1 and state.step % config.eval_every != 0:
+                state.epoch = config.epochs  # a resume after this point has nothing left to do
+                self._evaluate_and_checkpoint(running / max(counted, 1))
+        return state
+
+    def _evaluate_and_checkpoint(self, mean_loss: float) -> None:
+        state = self.state
+        results = self.task.evaluate()
+        self.model.train()
+        f1 = {name: results[name]["micro"]["f1"] for name in self.eval_names}
+        state.rows.append([state.step, state.epoch, round(self.optimizer.param_groups[0]["lr"], 6),
+                           round(mean_loss, 5), *[f1[name] for name in self.eval_names]])
+        for criterion, (eval_name, file_name) in self.criteria.items():
+            best = state.best.get(criterion, {"f1": -1.0})
+            if f1[eval_name] > best["f1"]:
+                state.best[criterion] = {"f1": f1[eval_name], "step": state.step}
+                self.task.save_model(self.out_dir / file_name, {"step": state.step, "criterion": criterion,
+                                                                 "selection_f1": f1[eval_name]})
+        header = "\t".join(["step", "epoch", "lr", "loss", *[f"{name}_f1" for name in self.eval_names]])
+        write_text(self.out_dir / "loss.tsv", header + "\n" + "".join("\t".join(map(str, row)) + "\n" for row in state.rows))
+        save_archive(self.out_dir / CHECKPOINT_FILE, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "progress": asdict(state),
+            "task": self.task.state(), "torch_rng": torch.get_rng_state()})
+        log.info("step %d epoch %d: loss %.4f %s", state.step, state.epoch, mean_loss,
+                 " ".join(f"{name} F1 {value:.2f}" for name, value in f1.items()))
