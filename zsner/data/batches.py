@@ -35,13 +35,14 @@ class Batch:
 
 class EncodedCorpus:
     """Sentences turned into id arrays once; ``batch(indices)`` pads a subset. Gold tags are optional: an
-    unlabelled corpus (``tags=None``) gets all-zero tag ids and must never be used for a supervised loss."""
+    unlabelled corpus (``tags=None``) gets all-zero tag ids and must never be used for a supervised loss.
+    ``prefix`` selects one language's entries in a joint word vocabulary."""
 
     def __init__(self, sentences: list[Sentence], words: Vocabulary, chars: Vocabulary,
-                 tags: Vocabulary | None, max_word_length: int = 30, scheme: str = "iobes"):
+                 tags: Vocabulary | None, max_word_length: int = 30, scheme: str = "iobes", prefix: str = ""):
         self.sentences = sentences
         self.lengths = np.array([len(sentence) for sentence in sentences], dtype=np.int64)
-        self.word_ids = [np.array([word_id(words, w) for w in s.words], dtype=np.int64) for s in sentences]
+        self.word_ids = [np.array([word_id(words, w, prefix) for w in s.words], dtype=np.int64) for s in sentences]
         forms: dict[str, int] = {}
         self.form_ids = [np.array([forms.setdefault(w, len(forms)) for w in s.words], dtype=np.int64)
                          for s in sentences]

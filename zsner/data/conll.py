@@ -33,14 +33,20 @@ class Sentence:
 def _decode(path: Path, raw: bytes, encoding: str) -> str:
     try:
         return raw.decode(encoding)
+    except LookupError:
+        raise ZsnerError(f"unknown encoding {encoding!r}", path) from None
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         raise ZsnerError(f"bytes that are not valid {encoding} (byte 0x{raw[err.start]:02x}); "
                          f"is the encoding right?", path, line) from None
 
 
-def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line") -> list[Sentence]:
-    """Parse a CoNLL NER file into sentences; any malformed line raises ``ZsnerError`` naming file and line."""
+def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line", labelled: bool = True) -> list[Sentence]:
+    """Parse a CoNLL NER file into sentences; any malformed line raises ``ZsnerError`` naming file and line.
+
+    ``labelled=False`` reads words only: the tag column is never looked at (every tag is ``O``), so unlabelled
+    target text can be read from a CoNLL file without its labels reaching the program.
+    """
     if docstart not in DOCSTART_CONVENTIONS:
         raise ZsnerError(f"unknown DOCSTART convention '{docstart}' (use {' or '.join(DOCSTART_CONVENTIONS)})")
     path = Path(path)
@@ -71,6 +77,12 @@ def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line") -> li
             if docstart == "drop-line":
                 close_block()  # a document boundary is always a sentence boundary
             block_has_docstart = True
+            continue
+        if not labelled:
+            if not words:
+                first_line = number
+            words.append(columns[0])
+            tags.append("O")
             continue
         if len(columns) < 2 or len(columns) > 5:
             raise ZsnerError(f"expected 2 to 5 columns (word ... tag), found {len(columns)}: {line.strip()!r}",

@@ -43,40 +43,49 @@ class Vocabulary:
         return self.index.get(item, 1)
 
 
-def word_id(vocab: Vocabulary, word: str) -> int:
-    """Id of ``word`` by the exact -> lowercase -> digits-to-0 policy; ``<unk>`` (1) if none matches."""
+def word_id(vocab: Vocabulary, word: str, prefix: str = "") -> int:
+    """Id of ``word`` by the exact -> lowercase -> digits-to-0 policy; ``<unk>`` (1) if none matches.
+
+    ``prefix`` names a language inside a joint (multilingual) vocabulary, whose entries are ``prefix + word``.
+    """
     for candidate in lookup_candidates(word):
-        if candidate in vocab.index:
-            return vocab.index[candidate]
+        if prefix + candidate in vocab.index:
+            return vocab.index[prefix + candidate]
     return 1
 
 
-def build_word_vocab(train_words: Iterable[str], other_words: Iterable[str],
-                     vectors: WordVectors | None) -> Vocabulary:
-    """Training words (most frequent first), then dev/test words that have a pretrained vector."""
-    vocab = Vocabulary()
+def build_word_vocab(train_words: Iterable[str], other_words: Iterable[str], vectors: WordVectors | None,
+                     vocab: Vocabulary | None = None, prefix: str = "") -> Vocabulary:
+    """Training words (most frequent first), then other (dev/test) words that have a pretrained vector.
+    Passing ``vocab`` and ``prefix`` adds one language's words to a joint vocabulary."""
+    vocab = vocab if vocab is not None else Vocabulary()
     for word, _ in Counter(train_words).most_common():
-        vocab.add(word)
+        vocab.add(prefix + word)
     if vectors is not None:
         for word in other_words:
-            if word_id(vocab, word) == 1 and vectors.lookup(word) is not None:
-                vocab.add(word)
+            if word_id(vocab, word, prefix) == 1 and vectors.lookup(word) is not None:
+                vocab.add(prefix + word)
     return vocab
 
 
-def embedding_matrix(vocab: Vocabulary, vectors: WordVectors | None, dim: int, seed: int = 0):
+def embedding_matrix(vocab: Vocabulary, vectors: WordVectors | None, dim: int, seed: int = 0,
+                     prefix: str = "", matrix: np.ndarray | None = None):
     """``(matrix [V, dim] float32, pretrained_rows)``: pretrained rows where the lookup finds one, else
-    uniform(-sqrt(3/dim), sqrt(3/dim)) (unit variance scale of Lample et al.); row 0 (padding) is zero."""
-    rng = np.random.default_rng(seed)
-    scale = np.sqrt(3.0 / dim)
-    matrix = rng.uniform(-scale, scale, size=(len(vocab), dim)).astype(np.float32)
-    matrix[0] = 0.0
+    uniform(-sqrt(3/dim), sqrt(3/dim)) (unit variance scale of Lample et al.); row 0 (padding) is zero.
+    With ``prefix``, only that language's entries are filled in (into ``matrix`` when given)."""
+    if matrix is None:
+        rng = np.random.default_rng(seed)
+        scale = np.sqrt(3.0 / dim)
+        matrix = rng.uniform(-scale, scale, size=(len(vocab), dim)).astype(np.float32)
+        matrix[0] = 0.0
     found = 0
     if vectors is not None:
         if vectors.dim != dim:
             raise ValueError(f"word vectors have dimension {vectors.dim}, the model expects {dim}")
-        for position, word in enumerate(vocab.items[2:], start=2):
-            vector = vectors.vector(word)
+        for position, entry in enumerate(vocab.items[2:], start=2):
+            if not entry.startswith(prefix):
+                continue
+            vector = vectors.vector(entry[len(prefix):])
             if vector is not None:
                 matrix[position] = vector
                 found += 1

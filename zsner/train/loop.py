@@ -16,7 +16,7 @@ from ..errors import ZsnerError
 from ..evaluation import format_report
 from ..nn.tagger import count_parameters
 from .evaluate import evaluate
-from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_model
+from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_embeddings, save_model
 from .prepare import prepare_supervised
 from .trainer import Trainer, clip_gradients, epoch_lr, seed_everything  # noqa: F401  (re-exported)
 
@@ -94,6 +94,7 @@ def train_supervised(train: TrainConfig, tagger: TaggerConfig, out_dir, data_dir
         data = prepare_supervised(train, tagger, data_dir)
         model = build_tagger(tagger, data.vocabs).to(train.device)
         model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
+        save_embeddings(out_dir, model.encoder.word_embedding.weight.detach().numpy())
         task = SupervisedTask(model, data, train, tagger)
         trainer = Trainer(train, out_dir, model, task, {"dev": ("dev", MODEL_FILE)}, ["dev"], progress_bars)
         if resume and (out_dir / CHECKPOINT_FILE).exists():

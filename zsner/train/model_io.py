@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..atomic import atomic_open
@@ -15,6 +16,27 @@ from .prepare import Vocabs
 
 MODEL_FILE = "best-model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
+EMBEDDINGS_FILE = "embeddings.npy"  # the frozen word-embedding table, stored once per run folder
+
+
+def compact_state(model: torch.nn.Module) -> dict:
+    """``state_dict`` without frozen word-embedding tables (saved once as ``embeddings.npy`` instead of in every
+    checkpoint and best model)."""
+    frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
+    return {key: value for key, value in model.state_dict().items() if key not in frozen}
+
+
+def load_compact_state(model: torch.nn.Module, state: dict) -> None:
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
+    if unexpected or set(missing) - frozen:
+        raise ZsnerError(f"model file does not fit the architecture (missing {sorted(set(missing) - frozen)[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+
+
+def save_embeddings(out_dir, matrix) -> None:
+    with atomic_open(Path(out_dir) / EMBEDDINGS_FILE, "wb") as handle:
+        np.save(handle, np.asarray(matrix, dtype=np.float32))
 
 
 def save_archive(path, archive: dict) -> None:
@@ -38,8 +60,10 @@ def build_tagger(config: TaggerConfig, vocabs: Vocabs) -> Tagger:
 
 
 def save_model(path, model: Tagger, vocabs: Vocabs, tagger_config: TaggerConfig, extra: dict | None = None) -> None:
-    save_archive(path, {"state": model.state_dict(), "vocabs": vocabs.to_dict(),
-                        "tagger": to_dict(tagger_config), **(extra or {})})
+    """Weights (frozen embeddings excluded: they live in ``embeddings.npy`` beside the file), vocabularies and
+    the architecture config."""
+    save_archive(path, {"state": compact_state(model), "vocabs": vocabs.to_dict(),
+                        "tagger": to_dict(tagger_config), "embeddings": EMBEDDINGS_FILE, **(extra or {})})
 
 
 def load_model(path) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
@@ -51,5 +75,10 @@ def load_model(path) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
     config = from_dict(TaggerConfig, archive["tagger"])
     vocabs = Vocabs.from_dict(archive["vocabs"])
     model = build_tagger(config, vocabs)
-    model.load_state_dict(archive["state"])
+    load_compact_state(model, archive["state"])
+    if "encoder.word_embedding.weight" not in archive["state"]:
+        table = path.parent / archive.get("embeddings", EMBEDDINGS_FILE)
+        if not table.is_file():
+            raise ZsnerError("the model's word-embedding table is missing", table)
+        model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(np.load(table)))
     return model, vocabs, config, archive

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..atomic import write_text
 from ..config import TrainConfig
-from .model_io import CHECKPOINT_FILE, load_archive, save_archive
+from .model_io import CHECKPOINT_FILE, compact_state, load_archive, load_compact_state, save_archive
 
 log = logging.getLogger("zsner")
 
@@ -73,7 +73,7 @@ class Trainer:
 
     def resume(self) -> None:
         archive = load_archive(self.out_dir / CHECKPOINT_FILE)
-        self.model.load_state_dict(archive["model"])
+        load_compact_state(self.model, archive["model"])
         self.optimizer.load_state_dict(archive["optimizer"])
         self.state = Progress(**archive["progress"])
         self.task.load_state(archive.get("task", {}))
@@ -132,7 +132,7 @@ class Trainer:
         header = "\t".join(["step", "epoch", "lr", "loss", *[f"{name}_f1" for name in self.eval_names]])
         write_text(self.out_dir / "loss.tsv", header + "\n" + "".join("\t".join(map(str, row)) + "\n" for row in state.rows))
         save_archive(self.out_dir / CHECKPOINT_FILE, {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "progress": asdict(state),
+            "model": compact_state(self.model), "optimizer": self.optimizer.state_dict(), "progress": asdict(state),
             "task": self.task.state(), "torch_rng": torch.get_rng_state()})
         log.info("step %d epoch %d: loss %.4f %s", state.step, state.epoch, mean_loss,
                  " ".join(f"{name} F1 {value:.2f}" for name, value in f1.items()))

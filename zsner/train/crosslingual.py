@@ -1,0 +1,117 @@
+"""Cross-lingual data: source (labelled) and target (unlabelled train, labelled dev/test for evaluation only)
+corpora over one joint word vocabulary, with vectors from the cached unsupervised mapping (or monolingual ones).
+
+Joint vocabulary entries are ``"<lang>:<word>"``; each language's rows come from its own vectors. Target
+training sentences are read with ``labelled=False``: their tag column never reaches the program.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TaggerConfig, TrainConfig
+from ..data.batches import EncodedCorpus
+from ..data.conll import read_conll
+from ..data.tags import chunks, tag_set
+from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_matrix
+from ..embeddings import WordVectors, load_vectors
+from ..errors import ZsnerError
+from ..resources import dataset, dataset_path, dictionary_path, embedding_path
+from .prepare import Vocabs, read_splits
+
+log = logging.getLogger("zsner")
+PAPER_DIRECTIONS = {"ar": "t2s", "fi": "t2s"}  # Bari et al.: s2t for es/nl/de, t2s for ar/fi
+
+
+def default_direction(tgt: str) -> str:
+    return PAPER_DIRECTIONS.get(tgt, "s2t")
+
+
+def ensure_mapping(src: str, tgt: str, direction: str, cache_dir, data_dir=None, overrides: dict | None = None,
+                   progress: bool = True) -> Path:
+    """Folder of the unsupervised mapping for (src, tgt, direction, vector files, config), computed once and
+    reused. The folder appears atomically (built under a temporary name, then renamed)."""
+    from ..mapping.config import MappingConfig
+    from ..mapping.pipeline import learn_mapping, mapping_cache_key
+
+    src_file, tgt_file = embedding_path(src, data_dir), embedding_path(tgt, data_dir)
+    config = MappingConfig(direction=direction, **(overrides or {}))
+    key = mapping_cache_key(src_file, tgt_file, config)
+    folder = Path(cache_dir) / "mapping" / f"{src}-{tgt}-{direction}-{key}"
+    if (folder / "src.mapped.vec").is_file() and (folder / "tgt.mapped.vec").is_file():
+        log.info("mapping: reusing %s", folder)
+        return folder
+    try:
+        eval_dict = dictionary_path(src, tgt, data_dir=data_dir)  # P@k for the report only, never for training
+    except ZsnerError:
+        eval_dict = None
+    building = folder.with_name(folder.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    log.info("mapping: learning %s -> %s (%s) into %s", src, tgt, direction, folder)
+    learn_mapping(src_file, tgt_file, config, eval_dict=eval_dict, out_dir=building, progress=progress)
+    building.rename(folder)
+    return folder
+
+
+@dataclass
+class CrossData:
+    vocabs: Vocabs
+    embeddings: np.ndarray
+    corpora: dict  # "src-train", "src-dev", "src-test", "tgt-train" (unlabelled), "tgt-dev", "tgt-test"
+    coverage: dict
+    src: str
+    tgt: str
+
+
+def _vectors(mode: str, src: str, tgt: str, target_emb: str, mapping_dir: Path | None, data_dir):
+    if mode == "mono":
+        src_vectors = load_vectors(embedding_path(src, data_dir))
+        tgt_vectors = None if target_emb == "random" else load_vectors(embedding_path(tgt, data_dir))
+        return src_vectors, tgt_vectors
+    return load_vectors(mapping_dir / "src.mapped.vec"), load_vectors(mapping_dir / "tgt.mapped.vec")
+
+
+def prepare_crosslingual(src: str, tgt: str, mode: str, train: TrainConfig, tagger: TaggerConfig,
+                         mapping_dir: Path | None, target_emb: str = "mono", data_dir=None) -> CrossData:
+    limits = {"train": train.train_limit, "dev": train.eval_limit, "test": train.eval_limit}
+    src_splits = read_splits(src, data_dir=data_dir, limits=limits)
+    spec = dataset(tgt)
+    tgt_splits = {"train": read_conll(dataset_path(tgt, "train", data_dir), spec.encodings["train"], spec.docstart,
+                                      labelled=False)}
+    tgt_splits.update({split: read_conll(dataset_path(tgt, split, data_dir), spec.encodings[split], spec.docstart)
+                       for split in ("dev", "test")})
+    for split, limit in limits.items():
+        if limit:
+            tgt_splits[split] = tgt_splits[split][:limit]
+    src_vectors, tgt_vectors = _vectors(mode, src, tgt, target_emb, mapping_dir, data_dir)
+    for vectors in (src_vectors, tgt_vectors):
+        if vectors is not None and vectors.dim != tagger.word_dim:
+            raise ZsnerError(f"vectors have dimension {vectors.dim} but --word-dim is {tagger.word_dim}", vectors.source)
+
+    words = Vocabulary()
+    src_words = lambda *names: [w for name in names for s in src_splits[name] for w in s.words]  # noqa: E731
+    tgt_words = lambda *names: [w for name in names for s in tgt_splits[name] for w in s.words]  # noqa: E731
+    build_word_vocab(src_words("train"), src_words("dev", "test"), src_vectors, words, f"{src}:")
+    # target words: every word that has a vector (random vectors: every word, all random)
+    build_word_vocab(tgt_words("train", "dev", "test") if tgt_vectors is None else [],
+                     tgt_words("train", "dev", "test"), tgt_vectors, words, f"{tgt}:")
+    matrix, found_src = embedding_matrix(words, src_vectors, tagger.word_dim, train.seed, f"{src}:")
+    matrix, found_tgt = embedding_matrix(words, tgt_vectors, tagger.word_dim, prefix=f"{tgt}:", matrix=matrix)
+    types = {kind for sentence in src_splits["train"] for kind, _, _ in chunks(sentence.tags)}
+    vocabs = Vocabs(words, char_vocab(src_words("train") + tgt_words("train")), Vocabulary(tag_set(types, "iobes")))
+
+    corpora = {}
+    for lang, splits in ((src, src_splits), (tgt, tgt_splits)):
+        side = "src" if lang == src else "tgt"
+        for split, sentences in splits.items():
+            labelled = not (side == "tgt" and split == "train")
+            corpora[f"{side}-{split}"] = EncodedCorpus(sentences, words, vocabs.chars, vocabs.tags if labelled else None,
+                                                       tagger.max_word_length, prefix=f"{lang}:")
+    coverage = {name: round(100.0 * float(np.mean(np.concatenate(c.word_ids) != 1)), 2) for name, c in corpora.items()}
+    log.info("joint vocabulary: %d words (%d %s + %d %s pretrained), %d chars; in-vocabulary tokens %% %s",
+             len(words), found_src, src, found_tgt, tgt, len(vocabs.chars), coverage)
+    return CrossData(vocabs, matrix, corpora, coverage, src, tgt)

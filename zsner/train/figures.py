@@ -1,0 +1,137 @@
+"""Figures of a transfer run (PNG): the paper's Fig. 2 (target sentence length vs the share of words the
+source model tags correctly) and Fig. 3 (t-SNE of entity words: monolingual, mapped, common encoder)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..embeddings import load_vectors
+from ..resources import embedding_path
+from .evaluate import predict
+from .transfer import load_transfer_model
+
+log = logging.getLogger("zsner")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def length_accuracy(model, corpus, tag_names, batch_size=256):
+    """Per target sentence: (length, share of words whose predicted IOBES tag equals the gold one)."""
+    from ..data.tags import convert
+
+    predicted = predict(model, corpus, tag_names, batch_size)
+    lengths, ratios = [], []
+    for sentence, tags in zip(corpus.sentences, predicted):
+        gold = convert(sentence.tags, "iobes")
+        lengths.append(len(gold))
+        ratios.append(float(np.mean([g == p for g, p in zip(gold, tags)])))
+    return np.array(lengths), np.array(ratios)
+
+
+def figure_length(path: Path, lengths, ratios, title: str) -> None:
+    plt = _pyplot()
+    edges = np.unique(np.quantile(lengths, np.linspace(0, 1, 16)).astype(int))
+    centres, means = [], []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (lengths >= low) & (lengths <= high)
+        if inside.any():
+            centres.append((low + high) / 2)
+            means.append(ratios[inside].mean())
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.scatter(lengths, ratios, s=4, alpha=0.25, label="sentences")
+    axis.plot(centres, means, "r-o", markersize=3, label="mean per length bin")
+    axis.set_xlabel("target sentence length (words)")
+    axis.set_ylabel("ratio of correctly tagged words")
+    axis.set_title(title)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _entity_tokens(corpus, limit, rng):
+    """(sentence index, position, type) of entity words, a random sample of at most ``limit``."""
+    from ..data.tags import chunks
+
+    found = [(i, position, kind) for i, s in enumerate(corpus.sentences) for kind, start, end in chunks(s.tags)
+             for position in range(start, end)]
+    chosen = rng.choice(len(found), size=min(limit, len(found)), replace=False)
+    return [found[i] for i in chosen]
+
+
+@torch.no_grad()
+def _encoder_features(model, corpus, tokens):
+    model.eval()
+    sentences = sorted({i for i, _, _ in tokens})
+    batch = corpus.batch(np.array(sentences))
+    features = model.encoder(batch)
+    row = {index: r for r, index in enumerate(sentences)}
+    return np.stack([features[row[i], position].numpy() for i, position, _ in tokens])
+
+
+def figure_tsne(path: Path, panels: dict, languages: np.ndarray, kinds: list, seed: int = 0) -> None:
+    from sklearn.manifold import TSNE
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
+    markers = {kind: marker for kind, marker in zip(sorted(set(kinds)), "os^D")}
+    for axis, (title, matrix) in zip(np.atleast_1d(axes), panels.items()):
+        points = TSNE(n_components=2, perplexity=30, init="pca", random_state=seed).fit_transform(matrix)
+        for lang, colour in zip(sorted(set(languages)), ("tab:blue", "tab:red")):
+            for kind, marker in markers.items():
+                keep = (languages == lang) & (np.array(kinds) == kind)
+                axis.scatter(points[keep, 0], points[keep, 1], s=10, c=colour, marker=marker, alpha=0.6,
+                             label=f"{lang} {kind}")
+        axis.set_title(title)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    np.atleast_1d(axes)[0].legend(fontsize=6, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_figures(out: Path, data, results: dict, config, sample: int = 200) -> None:
+    """Fig. 2 from the first seed's source model (src-dev selection) on target dev; Fig. 3 from its encoder."""
+    base = config.base if config.mode == "augmented" else config.mode
+    first = results[base][0]["seed"]
+    folder = out / f"seed{first}" / (base if config.mode == "augmented" else "")
+    model, _ = load_transfer_model(folder / "best-src-dev.pt", data.embeddings)
+    tag_names = data.vocabs.tags.items
+    lengths, ratios = length_accuracy(model, data.corpora["tgt-dev"], tag_names)
+    figure_length(out / "fig2_length_vs_accuracy.png", lengths, ratios,
+                  f"{config.src}→{config.tgt}: source model ({base}) on {config.tgt} dev")
+    rng = np.random.default_rng(0)
+    src_tokens = _entity_tokens(data.corpora["src-dev"], sample, rng)
+    tgt_tokens = _entity_tokens(data.corpora["tgt-dev"], sample, rng)
+    words = lambda corpus, tokens: [corpus.sentences[i].words[p] for i, p, _ in tokens]  # noqa: E731
+    src_words, tgt_words = words(data.corpora["src-dev"], src_tokens), words(data.corpora["tgt-dev"], tgt_tokens)
+    languages = np.array([config.src] * len(src_tokens) + [config.tgt] * len(tgt_tokens))
+    kinds = [k for _, _, k in src_tokens + tgt_tokens]
+    table = data.embeddings
+    ids = np.concatenate([np.concatenate([data.corpora[name].word_ids[i][p:p + 1] for i, p, _ in tokens])
+                          for name, tokens in (("src-dev", src_tokens), ("tgt-dev", tgt_tokens))])
+    panels = {}
+    try:
+        mono = [load_vectors(embedding_path(lang)) for lang in (config.src, config.tgt)]
+        rows = [m.vector(w) for m, ws in zip(mono, (src_words, tgt_words)) for w in ws]
+        dim = mono[0].dim
+        panels["monolingual vectors"] = np.stack([r if r is not None else np.zeros(dim, np.float32) for r in rows])
+    except Exception as err:  # figures are a report extra; never fail a finished run over them
+        log.warning("t-SNE: monolingual panel skipped (%s)", err)
+    panels["common-space vectors" if base != "mono" else "model's word vectors"] = table[ids]
+    panels["common encoder (dense layer)"] = np.concatenate([
+        _encoder_features(model, data.corpora["src-dev"], src_tokens),
+        _encoder_features(model, data.corpora["tgt-dev"], tgt_tokens)])
+    figure_tsne(out / "fig3_tsne_entities.png", panels, languages, kinds)
+    log.info("figures written to %s", out)

@@ -1,0 +1,252 @@
+"""The paper's transfer variants on one pipeline: Source-Mono, Cross-Word (with/without chars), Cross-Shared
+and Cross-Augmented (Algorithm 1), each trained on source labels only and selected by src-dev / tgt-dev /
+tgt-test (oracle) criteria.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import write_json
+from ..config import TaggerConfig, TrainConfig, save_configs
+from ..data.batches import bucketed_order
+from ..data.conll import write_conll
+from ..nn.augmented import AugmentedTagger
+from ..nn.tagger import count_parameters
+from .crosslingual import CrossData
+from .evaluate import evaluate, predict
+from .model_io import build_tagger, compact_state, load_archive, load_compact_state, save_archive, save_embeddings
+from .trainer import Trainer, seed_everything
+
+log = logging.getLogger("zsner")
+MODES = ("mono", "word-nochar", "word", "shared", "augmented")
+CRITERIA = {"src-dev": ("src-dev", "best-src-dev.pt"), "tgt-dev": ("tgt-dev", "best-tgt-dev.pt"),
+            "tgt-test": ("tgt-test", "best-tgt-test.pt")}
+EVAL_SETS = ["src-dev", "tgt-dev", "tgt-test"]
+
+
+def variant_tagger(mode: str, base: TaggerConfig) -> TaggerConfig:
+    """The architecture of each variant (augmented: that of its base, set by the caller)."""
+    if mode == "word-nochar":
+        return dataclasses.replace(base, use_chars=False, shared_lstm=False)
+    if mode in ("mono", "word"):
+        return dataclasses.replace(base, shared_lstm=False)
+    if mode == "shared":
+        return dataclasses.replace(base, shared_lstm=True)
+    return base
+
+
+@dataclass
+class AugmentConfig:
+    """Algorithm 1 of Bari et al.: length-sampled pseudo-labelling rounds with joint training (Eq. 7)."""
+
+    rounds: int = 10  # pseudo-labelling rounds ("repeat until convergence"; best checkpoint kept per criterion)
+    round_steps: int = 300  # joint steps (one source + one pseudo-labelled target batch each) per round
+    min_length: int = 0  # l ~ U(min_length, max_length); 0 = the shortest / longest target training sentence
+    max_length: int = 0  # (capped by the training max_train_length)
+
+
+class _Evaluations:
+    """Evaluation of the three selection sets; the target model may differ from the source model."""
+
+    def __init__(self, data: CrossData, train: TrainConfig, source_model, target_model):
+        self.data, self.train, self.source_model, self.target_model = data, train, source_model, target_model
+
+    def __call__(self) -> dict:
+        tags, size, device = self.data.vocabs.tags.items, self.train.eval_batch_size, self.train.device
+        return {"src-dev": evaluate(self.source_model, self.data.corpora["src-dev"], tags, size, device)[0],
+                "tgt-dev": evaluate(self.target_model, self.data.corpora["tgt-dev"], tags, size, device)[0],
+                "tgt-test": evaluate(self.target_model, self.data.corpora["tgt-test"], tags, size, device)[0]}
+
+
+class SourceTask:
+    """Train the tagger on labelled source sentences (mono, word-nochar, word, shared)."""
+
+    def __init__(self, model, data: CrossData, train: TrainConfig, tagger: TaggerConfig):
+        self.model, self.data, self.train, self.tagger = model, data, train, tagger
+        corpus = data.corpora["src-train"]
+        self.keep = np.flatnonzero(corpus.lengths <= train.max_train_length)
+        self.evaluate = _Evaluations(data, train, model, model)
+
+    def plan_epoch(self, epoch: int) -> list:
+        lengths = self.data.corpora["src-train"].lengths[self.keep]
+        order = bucketed_order(lengths, self.train.batch_size, np.random.default_rng([self.train.seed, epoch]))
+        return [self.keep[indices] for indices in order]
+
+    def loss(self, indices):
+        return self.model.loss(self.data.corpora["src-train"].batch(indices).to(self.train.device)), len(indices)
+
+    def save_model(self, path, extra: dict) -> None:
+        save_archive(path, {"kind": "tagger", "state": compact_state(self.model), "vocabs": self.data.vocabs.to_dict(),
+                            "tagger": dataclasses.asdict(self.tagger), "lang": self.data.src, "tgt": self.data.tgt,
+                            **extra})
+
+    def state(self) -> dict:
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        pass
+
+
+class AugmentedTask:
+    """Algorithm 1: each round samples l ~ U(min, max), pseudo-labels the target training sentences of length
+    <= l with the current source model (Viterbi; gold target tags are never read), then runs joint steps."""
+
+    def __init__(self, model: AugmentedTagger, data: CrossData, train: TrainConfig, tagger: TaggerConfig,
+                 augment: AugmentConfig):
+        self.model, self.data, self.train, self.tagger, self.augment = model, data, train, tagger, augment
+        self.evaluate = _Evaluations(data, train, model.source, model)
+        source, target = data.corpora["src-train"], data.corpora["tgt-train"]
+        self.source_keep = np.flatnonzero(source.lengths <= train.max_train_length)
+        lengths = target.lengths
+        self.length_range = (augment.min_length or int(lengths.min()),
+                             min(augment.max_length or int(lengths.max()), train.max_train_length))
+        self.pseudo: dict = {}  # round, threshold, indices, tags (of the current round)
+        self.history: list = []  # per round: threshold, sentences labelled
+
+    def sample_threshold(self, rng: np.random.Generator) -> int:
+        low, high = self.length_range
+        return int(rng.integers(low, high + 1))
+
+    def pseudo_label(self, threshold: int) -> tuple[np.ndarray, list]:
+        """Indices of target training sentences with length <= threshold and the source model's Viterbi tags."""
+        corpus = self.data.corpora["tgt-train"]
+        selected = np.flatnonzero(corpus.lengths <= threshold)
+        subset = _Subset(corpus, selected)
+        names = self.data.vocabs.tags.items
+        index = {name: i for i, name in enumerate(names)}
+        tags = predict(self.model.source, subset, names, self.train.eval_batch_size, self.train.device)
+        return selected, [np.array([index[t] for t in sentence], dtype=np.int64) for sentence in tags]
+
+    def plan_epoch(self, round_: int) -> list:
+        rng = np.random.default_rng([self.train.seed, 1000 + round_])
+        threshold = self.sample_threshold(rng)
+        selected, tags = self.pseudo_label(threshold)
+        self.pseudo = {"round": round_, "threshold": threshold, "indices": selected, "tags": tags}
+        self.history.append({"round": round_, "threshold": threshold, "sentences": int(len(selected))})
+        log.info("round %d: length threshold %d -> %d pseudo-labelled target sentences", round_, threshold, len(selected))
+        steps = self.augment.round_steps
+        source_order = _cycle(bucketed_order(self.data.corpora["src-train"].lengths[self.source_keep],
+                                             self.train.batch_size, rng), steps)
+        target_order = _cycle(bucketed_order(self.data.corpora["tgt-train"].lengths[selected],
+                                             self.train.batch_size, rng), steps)
+        return [(self.source_keep[s], t) for s, t in zip(source_order, target_order)]
+
+    def loss(self, spec):
+        source_indices, target_positions = spec
+        device = self.train.device
+        source_batch = self.data.corpora["src-train"].batch(source_indices).to(device)
+        target_batch = self.data.corpora["tgt-train"].batch(self.pseudo["indices"][target_positions])
+        tags = torch.zeros_like(target_batch.tags)
+        for row, position in enumerate(target_positions):
+            pseudo = self.pseudo["tags"][position]
+            tags[row, : len(pseudo)] = torch.from_numpy(pseudo)
+        target_batch.tags = tags
+        return self.model.joint_loss(source_batch, target_batch.to(device)), len(source_indices) + len(target_positions)
+
+    def save_model(self, path, extra: dict) -> None:
+        save_archive(path, {"kind": "augmented", "state": compact_state(self.model),
+                            "vocabs": self.data.vocabs.to_dict(), "tagger": dataclasses.asdict(self.tagger),
+                            "lang": self.data.src, "tgt": self.data.tgt, **extra})
+
+    def state(self) -> dict:
+        return {"pseudo": self.pseudo, "history": self.history}
+
+    def load_state(self, state: dict) -> None:
+        self.pseudo, self.history = state.get("pseudo", {}), state.get("history", [])
+
+
+class _Subset:
+    """A view of some sentences of an encoded corpus (what ``predict`` needs)."""
+
+    def __init__(self, corpus, indices):
+        self.corpus, self.indices = corpus, indices
+        self.lengths = corpus.lengths[indices]
+        self.sentences = [corpus.sentences[i] for i in indices]
+
+    def __len__(self):
+        return len(self.indices)
+
+    def batch(self, positions):
+        batch = self.corpus.batch(self.indices[positions])
+        batch.indices = np.asarray(positions)
+        return batch
+
+
+def _cycle(batches: list, count: int) -> list:
+    return [batches[i % len(batches)] for i in range(count)]
+
+
+def build_model(kind: str, tagger: TaggerConfig, vocabs):
+    source = build_tagger(tagger, vocabs)
+    if kind == "augmented":
+        from ..data.tags import allowed_transitions
+
+        return AugmentedTagger(source, tagger, len(vocabs.tags), allowed_transitions(vocabs.tags.items, "iobes"))
+    return source
+
+
+def load_transfer_model(path, embeddings: np.ndarray):
+    archive = load_archive(path)
+    from .prepare import Vocabs
+
+    vocabs = Vocabs.from_dict(archive["vocabs"])
+    tagger = TaggerConfig(**archive["tagger"])
+    model = build_model(archive["kind"], tagger, vocabs)
+    load_compact_state(model, archive["state"])
+    model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(embeddings))
+    return model, archive
+
+
+def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: TaggerConfig, out_dir: Path,
+                  augment: AugmentConfig | None = None, base_model: Path | None = None, bars: bool = True) -> dict:
+    """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(train.threads)
+    seed_everything(train.seed)
+    save_configs(out_dir / "config.json", train=train, tagger=tagger, **({"augment": augment} if augment else {}))
+    save_embeddings(out_dir, data.embeddings)
+    if mode == "augmented":
+        source, _ = load_transfer_model(base_model, data.embeddings)
+        model = build_model("augmented", tagger, data.vocabs)
+        model.source.load_state_dict(source.state_dict())
+        task = AugmentedTask(model, data, train, tagger, augment)
+        train = dataclasses.replace(train, epochs=augment.rounds)
+    else:
+        model = build_model("tagger", tagger, data.vocabs)
+        model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
+        task = SourceTask(model, data, train, tagger)
+    model.to(train.device)
+    trainer = Trainer(train, out_dir, model, task, CRITERIA, EVAL_SETS, bars)
+    if (out_dir / "checkpoint.pt").exists():
+        trainer.resume()
+    state = trainer.run()
+    return summarize(mode, out_dir, data, train, state, model, getattr(task, "history", None))
+
+
+def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, model, history) -> dict:
+    """Each criterion's chosen step and the target dev/test F1 there; predictions of each chosen model."""
+    rows = {row[0]: dict(zip(EVAL_SETS, row[4:])) for row in state.rows}
+    criteria = {}
+    for criterion, (_, file_name) in CRITERIA.items():
+        step = state.best[criterion]["step"]
+        chosen, _ = load_transfer_model(out_dir / file_name, data.embeddings)
+        metrics, predicted = evaluate(chosen, data.corpora["tgt-test"], data.vocabs.tags.items,
+                                      train.eval_batch_size, train.device)
+        write_conll(out_dir / f"predictions.{criterion}.tgt-test.conll", data.corpora["tgt-test"].sentences, predicted)
+        criteria[criterion] = {"step": step, "tgt_test_f1": metrics["micro"]["f1"], "tgt_dev_f1": rows[step]["tgt-dev"],
+                               "src_dev_f1": rows[step]["src-dev"], "tgt_test": metrics}
+    result = {"mode": mode, "seed": train.seed, "src": data.src, "tgt": data.tgt, "criteria": criteria,
+              "parameters": count_parameters(model), "train_seconds": round(state.train_seconds, 1),
+              "steps": state.step, "coverage": data.coverage}
+    if history:
+        result["rounds"] = history
+    write_json(out_dir / "metrics.json", result)
+    log.info("%s seed %d: tgt-test F1 %s", mode, train.seed,
+             " ".join(f"{c}={v['tgt_test_f1']:.2f}" for c, v in criteria.items()))
+    return result
