@@ -27,7 +27,7 @@ def _run_data(args):
     from .data.stats import dataset_stats, file_stats, format_stats
 
     if args.target in _languages():
-        stats = dataset_stats(args.target, docstart=args.docstart, data_dir=args.data_dir)
+        stats = dataset_stats(args.target, docstart=args.docstart, data_dir=args.data_dir, encoding=args.encoding)
     else:
         stats = file_stats(args.target, encoding=args.encoding or "utf-8", docstart=args.docstart or "drop-line")
     print(json.dumps(stats, ensure_ascii=False) if args.json else format_stats(stats))
@@ -42,8 +42,9 @@ def _languages():
 def _feature_commands():
     """Subcommands whose argument parsing lives beside their feature (each module's ``add_parser(sub)``)."""
     from .mapping import cli as mapping_cli
+    from .train import cli as train_cli
 
-    return [mapping_cli.add_parser]
+    return [train_cli.add_parser, mapping_cli.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

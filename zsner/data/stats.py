@@ -30,11 +30,12 @@ def file_stats(path, encoding: str = "utf-8", docstart: str = "drop-line") -> di
     return {"file": str(path), **stats}
 
 
-def dataset_stats(lang: str, docstart: str | None = None, data_dir=None) -> dict:
-    """Statistics per split; every split is read before anything is returned (no partial output)."""
+def dataset_stats(lang: str, docstart: str | None = None, data_dir=None, encoding: str | None = None) -> dict:
+    """Statistics per split; every split is read before anything is returned (no partial output).
+    ``encoding`` overrides the registry's per-split encodings."""
     spec = dataset(lang)
     docstart = docstart or spec.docstart
-    return {split: file_stats(dataset_path(lang, split, data_dir), spec.encodings[split], docstart)
+    return {split: file_stats(dataset_path(lang, split, data_dir), encoding or spec.encodings[split], docstart)
             for split in SPLITS}
 
 

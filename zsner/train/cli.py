@@ -80,9 +80,15 @@ def run_predict(args):
 
 
 def run_transfer_command(args):
+    import logging
+    import sys
+
     from .run_transfer import TransferConfig, run_transfer
     from .transfer import AugmentConfig
 
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("[zsner] %(message)s"))
+    logging.getLogger("zsner.stage").addHandler(console)
     result = run_transfer(apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args),
                           apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args),
                           args.out, args.data_dir, bars=not args.no_progress)

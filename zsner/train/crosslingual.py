@@ -75,8 +75,8 @@ def _vectors(mode: str, src: str, tgt: str, target_emb: str, mapping_dir: Path |
     return load_vectors(mapping_dir / "src.mapped.vec"), load_vectors(mapping_dir / "tgt.mapped.vec")
 
 
-def prepare_crosslingual(src: str, tgt: str, mode: str, train: TrainConfig, tagger: TaggerConfig,
-                         mapping_dir: Path | None, target_emb: str = "mono", data_dir=None) -> CrossData:
+def read_crosslingual(src: str, tgt: str, train: TrainConfig, data_dir=None) -> tuple[dict, dict]:
+    """Source splits (labelled) and target splits: train without labels, dev/test labelled for evaluation."""
     limits = {"train": train.train_limit, "dev": train.eval_limit, "test": train.eval_limit}
     src_splits = read_splits(src, data_dir=data_dir, limits=limits)
     spec = dataset(tgt)
@@ -87,6 +87,13 @@ def prepare_crosslingual(src: str, tgt: str, mode: str, train: TrainConfig, tagg
     for split, limit in limits.items():
         if limit:
             tgt_splits[split] = tgt_splits[split][:limit]
+    return src_splits, tgt_splits
+
+
+def prepare_crosslingual(src: str, tgt: str, mode: str, train: TrainConfig, tagger: TaggerConfig,
+                         mapping_dir: Path | None, target_emb: str = "mono", data_dir=None,
+                         splits: tuple[dict, dict] | None = None) -> CrossData:
+    src_splits, tgt_splits = splits or read_crosslingual(src, tgt, train, data_dir)
     src_vectors, tgt_vectors = _vectors(mode, src, tgt, target_emb, mapping_dir, data_dir)
     for vectors in (src_vectors, tgt_vectors):
         if vectors is not None and vectors.dim != tagger.word_dim:

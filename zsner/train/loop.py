@@ -84,14 +84,17 @@ def train_supervised(train: TrainConfig, tagger: TaggerConfig, out_dir, data_dir
     saved = open_run(out_dir, resume, {"train": TrainConfig, "tagger": TaggerConfig})
     if saved:
         train, tagger = saved["train"], saved["tagger"]
+    torch.set_num_threads(train.threads)
+    seed_everything(train.seed)
+    data = prepare_supervised(train, tagger, data_dir)  # all input is read and checked before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out_dir)
     try:
-        torch.set_num_threads(train.threads)
-        seed_everything(train.seed)
+        log.info("%s: %d words (%d with a pretrained vector), %d chars, %d tags; token coverage %% %s", train.lang,
+                 len(data.vocabs.words), data.pretrained_rows, len(data.vocabs.chars), len(data.vocabs.tags),
+                 data.coverage)
         if not resume:
             save_configs(out_dir / "config.json", train=train, tagger=tagger)
-        data = prepare_supervised(train, tagger, data_dir)
         model = build_tagger(tagger, data.vocabs).to(train.device)
         model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
         save_embeddings(out_dir, model.encoder.word_embedding.weight.detach().numpy())

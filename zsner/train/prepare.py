@@ -76,6 +76,7 @@ class Prepared:
     corpora: dict
     embeddings: np.ndarray
     coverage: dict
+    pretrained_rows: int = 0
 
 
 def prepare_supervised(train: TrainConfig, tagger: TaggerConfig, data_dir=None) -> Prepared:
@@ -91,4 +92,4 @@ def prepare_supervised(train: TrainConfig, tagger: TaggerConfig, data_dir=None) 
     coverage = coverage_report(splits, vectors)
     log.info("vocabulary: %d words (%d pretrained), %d chars, %d tags; coverage %% %s",
              len(vocabs.words), found, len(vocabs.chars), len(vocabs.tags), coverage)
-    return Prepared(splits, vocabs, encode(splits, vocabs, tagger), matrix, coverage)
+    return Prepared(splits, vocabs, encode(splits, vocabs, tagger), matrix, coverage, found)

@@ -12,11 +12,12 @@ from ..atomic import write_json, write_text
 from ..config import TaggerConfig, TrainConfig
 from ..errors import ZsnerError
 from ..report import aggregate, markdown_table
-from .crosslingual import default_direction, ensure_mapping, prepare_crosslingual
+from .crosslingual import default_direction, ensure_mapping, prepare_crosslingual, read_crosslingual
 from .loop import attach_log
 from .transfer import MODES, AugmentConfig, train_variant, variant_tagger
 
 log = logging.getLogger("zsner")
+stage_log = logging.getLogger("zsner.stage")  # one line per finished stage; the CLI shows these
 
 
 @dataclass
@@ -40,16 +41,17 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     if config.base not in MODES[:-1]:
         raise ZsnerError(f"--base must be one of {', '.join(MODES[:-1])}")
     out = Path(out or f"runs/{config.src}-{config.tgt}-{config.mode}")
+    splits = read_crosslingual(config.src, config.tgt, train, data_dir)  # bad input fails before anything is written
     out.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out)
     try:
-        return _run(config, train, tagger, augment, out, data_dir, bars)
+        return _run(config, train, tagger, augment, out, data_dir, bars, splits)
     finally:
         logging.getLogger("zsner").removeHandler(handler)
         handler.close()
 
 
-def _run(config, train, tagger, augment, out: Path, data_dir, bars) -> dict:
+def _run(config, train, tagger, augment, out: Path, data_dir, bars, splits) -> dict:
     timings = {}
     clock = time.perf_counter()
     direction = config.direction or default_direction(config.tgt)
@@ -60,10 +62,10 @@ def _run(config, train, tagger, augment, out: Path, data_dir, bars) -> dict:
     elif base != "mono":
         mapping_dir = ensure_mapping(config.src, config.tgt, direction, config.cache_dir, data_dir, progress=bars)
     timings["mapping"] = round(time.perf_counter() - clock, 1)
-    log.info("stage mapping: %.1f s (%s)", timings["mapping"], mapping_dir or "monolingual vectors")
+    stage_log.info("stage mapping: %.1f s (%s)", timings["mapping"], mapping_dir or "monolingual vectors")
     base_tagger = variant_tagger(base, tagger)
     data = prepare_crosslingual(config.src, config.tgt, base, train, base_tagger, mapping_dir, config.target_emb,
-                                data_dir)
+                                data_dir, splits)
     results: dict[str, list] = {base: []} if config.mode != "augmented" else {base: [], "augmented": []}
     for seed in range(train.seed, train.seed + config.seeds):
         seeded = dataclasses.replace(train, seed=seed)
@@ -72,7 +74,7 @@ def _run(config, train, tagger, augment, out: Path, data_dir, bars) -> dict:
         base_dir = folder / base if config.mode == "augmented" else folder
         results[base].append(_cached(base_dir) or train_variant(base, data, seeded, base_tagger, base_dir, bars=bars))
         timings[f"seed{seed}-{base}"] = round(time.perf_counter() - clock, 1)
-        log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
+        stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
         if config.mode == "augmented":
             clock = time.perf_counter()
             results["augmented"].append(
@@ -80,7 +82,7 @@ def _run(config, train, tagger, augment, out: Path, data_dir, bars) -> dict:
                                                                folder / "augmented", augment,
                                                                base_dir / "best-src-dev.pt", bars))
             timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
-            log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
+            stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
     summaries = {mode: aggregate(runs) for mode, runs in results.items()}
     table = markdown_table(config.src, config.tgt, summaries)
     write_json(out / "results.json", {"config": dataclasses.asdict(config), "direction": direction,
