@@ -1,0 +1,174 @@
+"""End-to-end transformer runs on slices of the real corpora with a tiny random BERT (CPU, offline)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from zsner.config import load_configs
+from zsner.evaluation import span_metrics
+from zsner.transformer import run as run_module
+from zsner.transformer.align import PieceTokenizer, make_windows
+from zsner.transformer.config import TransformerConfig, TransformerTrainConfig
+from zsner.transformer.data import read_split
+from zsner.transformer.inference import encode, predict_tags
+from zsner.transformer.run import load_checkpoint, run
+from zsner.transformer.tiny import build_tiny_model
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    words = [w for lang in ("en", "es") for s in read_split(lang, "train", 60) for w in s.words]
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny"), words, layers=3))
+
+
+def count_windows(folder: str, lang: str, limit: int, window: int, overlap: int = 8) -> int:
+    from transformers import AutoTokenizer
+
+    tokens = PieceTokenizer(AutoTokenizer.from_pretrained(folder, local_files_only=True), min(16, window - 2))
+    return len(make_windows([tokens.word_pieces(s.words) for s in read_split(lang, "train", limit)], window, overlap))
+
+
+def read_predictions(path: Path):
+    """(gold, predicted) tag lists from a ``word gold predicted`` CoNLL file."""
+    gold, predicted, g, p = [], [], [], []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            if g:
+                gold.append(g)
+                predicted.append(p)
+            g, p = [], []
+            continue
+        _, gold_tag, predicted_tag = line.split(" ")
+        g.append(gold_tag)
+        p.append(predicted_tag)
+    return gold, predicted
+
+
+def test_zero_shot_run_folder(folder, tmp_path):
+    out = tmp_path / "run"
+    model_config = TransformerConfig(model=folder, freeze_layers=1, window=16, overlap=4)
+    config = TransformerTrainConfig(src="en", tgt="es", train_limit=40, eval_limit=30, epochs=2, batch_size=8,
+                                    lr=2e-3, eval_every=8, progress=False)
+    metrics = run(model_config, config, out)
+    for name in ("config.json", "metrics.json", "loss.tsv", "training.log", "loss.png", "f1.png", "results.md"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporary files behind
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    configs = load_configs(out / "config.json", model=TransformerConfig, train=TransformerTrainConfig)
+    assert configs["model"] == model_config and configs["train"] == config
+    rows = (out / "loss.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:5] == ["step", "epoch", "phase", "lr", "loss"]
+    steps = [int(row.split("\t")[0]) for row in rows[1:]]
+    windows = count_windows(folder, "en", 40, 16, 4)
+    assert windows > 50  # many sentences are cut into windows
+    total = 2 * math.ceil(windows / 8)
+    assert steps == list(range(8, total, 8)) + [total]  # every 8 steps, and at the end
+    test_gold = [s.tags for s in read_split("es", "test", 30)]
+    assert set(metrics["selection"]) == {"src-dev", "tgt-dev"}
+    for criterion, chosen in metrics["selection"].items():
+        assert chosen["step"] in steps
+        for split, gold_expected in (("test", test_gold), ("dev", [s.tags for s in read_split("es", "dev", 30)])):
+            gold, predicted = read_predictions(out / chosen["predictions"]["es"][split])
+            assert gold == gold_expected  # every word written back, in order, with its gold tag
+            assert span_metrics(gold, predicted) == chosen[split]["es"]
+        # the checkpoint reproduces the written predictions
+        model, tokens, archive = load_checkpoint(out / chosen["checkpoint"])
+        assert archive["meta"]["step"] == chosen["step"]
+        corpus = encode([s.words for s in read_split("es", "test", 30)], tokens, 16, 4, "es")
+        _, predicted = read_predictions(out / chosen["predictions"]["es"]["test"])
+        assert predict_tags(model, corpus) == predicted
+    tgt_scores = {int(r.split("\t")[0]): float(r.split("\t")[10]) for r in rows[1:]}
+    assert metrics["selection"]["tgt-dev"]["score"] == max(tgt_scores.values())
+    assert metrics["parameters"] < metrics["parameters_total"]
+    for criterion, summary in metrics["criteria"].items():  # the classic backend's per-criterion summary
+        chosen = metrics["selection"][criterion]
+        assert summary["step"] == chosen["step"] and summary["tgt_test"] == chosen["test"]["es"]
+        assert summary["tgt_dev_f1"] == chosen["dev"]["es"]["micro"]["f1"]
+        assert summary["src_dev_f1"] == float(rows[steps.index(chosen["step"]) + 1].split("\t")[9])
+    assert metrics["speed"]["train_sentences_per_second"] > 0 and metrics["speed"]["inference_sentences_per_second"] > 0
+    from zsner.errors import ZsnerError
+
+    with pytest.raises(ZsnerError):  # an existing run is never overwritten silently
+        run(model_config, config, out)
+
+
+def test_augmented_crf_aux_run_never_reads_target_gold(folder, tmp_path, monkeypatch):
+    real = run_module.read_split
+
+    def guarded(lang, split, limit=0, data_dir=None):
+        if lang == "es" and split == "train":
+            raise AssertionError("target training tags must not be read")
+        return real(lang, split, limit, data_dir)
+
+    monkeypatch.setattr(run_module, "read_split", guarded)
+    out = tmp_path / "aug"
+    metrics = run(TransformerConfig(model=folder, head="crf", freeze_layers=0, window=16, overlap=4),
+                  TransformerTrainConfig(src="en", tgt="es", mode="augmented", aux="li,cl,pc", train_limit=24,
+                                         eval_limit=20, unlabelled_limit=30, epochs=1, batch_size=8, lr=2e-3,
+                                         pseudo_rounds=2, pseudo_round_steps=3, pseudo_loss="reverse-focal",
+                                         pseudo_source_ratio=0.5,
+                                         progress=False), out)
+    assert set(metrics["phases"]) == {"zero-shot", "augmented"}
+    assert metrics["selection"] == metrics["phases"]["augmented"]
+    assert len(metrics["rounds"]) == 2
+    lengths = sorted(len(s) for s in run_module.read_unlabelled("es", "train", 30))
+    for item in metrics["rounds"]:
+        assert lengths[0] <= item["threshold"] <= lengths[-1]
+        assert item["sentences"] == sum(n <= item["threshold"] for n in lengths)
+        assert item["pseudo_batches"] == 3 and item["source_batches"] == 2  # fixed steps per round, ratio 0.5
+    rows = [row.split("\t") for row in (out / "loss.tsv").read_text().splitlines()]
+    header = rows[0]
+    for row in rows[1:]:
+        assert all(float(row[header.index(name)]) > 0 for name in ("ner", "li", "cl"))
+    assert (out / "checkpoints" / "augmented.src-dev.pt").is_file()
+
+
+def test_cli_missing_model_folder_is_one_line_error(tmp_path, capsys):
+    from zsner.cli import main
+
+    code = main(["transformer", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r"), "--quiet"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith("zsner transformer: error:") and len(error.splitlines()) == 1
+    code = main(["transformer", "--model", str(tmp_path), "--head", "bilstm", "--out", str(tmp_path / "r"), "--quiet"])
+    assert code == 2 and "--head" in capsys.readouterr().err
+
+
+def test_early_stopping_and_plateau_schedule(folder, tmp_path):
+    base = 1e-9  # far too small to change any prediction: src-dev F1 never improves after the first evaluation
+    metrics = run(TransformerConfig(model=folder, window=128),
+                  TransformerTrainConfig(src="en", tgt="es", train_limit=40, eval_limit=10, epochs=1, batch_size=4,
+                                         lr=base, warmup=0.0, eval_every=1, patience=3, plateau=True,
+                                         plateau_factor=0.5, plateau_patience=1, progress=False), tmp_path / "stop")
+    assert metrics["stopped_early"] and metrics["steps"] == 4  # improved at 1, then 3 evaluations without
+    rows = [row.split("\t") for row in (tmp_path / "stop" / "loss.tsv").read_text().splitlines()[1:]]
+    total = math.ceil(count_windows(folder, "en", 40, 128) / 4)
+    from zsner.transformer.train import lr_factor
+
+    scales = [1.0, 1.0, 0.5, 0.25]  # halved after each evaluation without improvement (from the 2nd on)
+    for step, (row, scale) in enumerate(zip(rows, scales)):
+        assert float(row[3]) == pytest.approx(base * lr_factor(step, total, 0) * scale, rel=1e-2)
+
+
+def test_round_robin_with_gradient_accumulation(folder, tmp_path):
+    from zsner.transformer.run import run_round_robin
+
+    summary = run_round_robin(TransformerConfig(model=folder, window=128),
+                              TransformerTrainConfig(train_limit=10, eval_limit=8, epochs=1, batch_size=2,
+                                                     grad_accum=2, progress=False), ["en", "es"], tmp_path / "rr")
+    assert set(summary) == {"en", "es"}
+    for held_out, trained_on in (("en", "es"), ("es", "en")):
+        metrics = json.loads((tmp_path / "rr" / f"heldout-{held_out}" / "metrics.json").read_text())
+        assert metrics["src"] == [trained_on] and metrics["tgt"] == [held_out]
+        assert summary[held_out] == {c: chosen["test"][held_out]["micro"]["f1"]
+                                     for c, chosen in metrics["selection"].items()}
+        micro_batches = math.ceil(count_windows(folder, trained_on, 10, 128) / 2)
+        assert metrics["steps"] == math.ceil(micro_batches / 2)  # 2 micro-batches per optimizer step
+    assert (tmp_path / "rr" / "summary.md").read_text().count("\n") == 4

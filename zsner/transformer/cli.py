@@ -1,0 +1,62 @@
+"""``zsner transformer``: fine-tune a local pretrained encoder (zero-shot / pseudo-label transfer) into a run folder.
+
+    zsner transformer --model PATH --src en --tgt es --mode zero-shot --freeze-layers 6 --out runs/en-es-xfmr
+    zsner transformer --model PATH --src en --tgt es --mode augmented --init RUN/checkpoints/zero-shot.src-dev.pt \\
+        --pseudo-loss reverse-focal --out runs/en-es-xfmr-rf
+    zsner transformer --model PATH --round-robin en,es,nl,de --out runs/round-robin
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..config import add_config_arguments, apply_overrides
+from ..evaluation import format_report
+from .config import TransformerConfig, TransformerTrainConfig, split_list
+
+
+def add_parser(sub):
+    parser = sub.add_parser("transformer", help="fine-tune a local Hugging Face encoder for cross-lingual NER",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="run folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
+    parser.add_argument("--round-robin", default="", metavar="LANGS",
+                        help="comma-separated languages: train on all but one, test on the held-out one, for each")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines on the terminal")
+    add_config_arguments(parser, TransformerConfig)
+    add_config_arguments(parser, TransformerTrainConfig)
+    parser.set_defaults(func=run_command)
+
+
+def run_command(args) -> None:
+    from .run import run, run_round_robin
+
+    model_config = apply_overrides(TransformerConfig(), args)
+    config = apply_overrides(TransformerTrainConfig(), args)
+    if args.quiet:
+        config = apply_overrides(config, argparse.Namespace(progress=False))
+    else:
+        _log_to_stderr()
+    if args.round_robin:
+        summary = run_round_robin(model_config, config, split_list(args.round_robin), args.out, args.overwrite)
+        for held_out, scores in summary.items():
+            print(f"held out {held_out}: " + ", ".join(f"test F1 ({c}) {f1}" for c, f1 in scores.items()))
+        return
+    metrics = run(model_config, config, args.out, args.overwrite)
+    for criterion, chosen in metrics["selection"].items():
+        for lang, test in chosen["test"].items():
+            print(format_report(test, f"{lang} test, selected on {criterion} (step {chosen['step']})"))
+            print()
+    speed = metrics["speed"]
+    print(f"train {speed['train_sentences_per_second']} sent/s ({speed['seconds_per_epoch']} s per source epoch), "
+          f"inference {speed['inference_sentences_per_second']} sent/s; run folder {args.out}")
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("zsner.transformer")
+    if not any(getattr(handler, "_zsner_stderr", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._zsner_stderr = True
+        logger.addHandler(handler)

@@ -1,0 +1,85 @@
+"""Encoded corpora (sentences -> pieces -> windows) and prediction of word tags for whole sentences."""
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from ..data.tags import convert
+from ..evaluation import span_metrics
+from .align import PieceTokenizer, Window, batches_in_order, collate, make_windows, merge, window_labels
+
+
+@dataclass
+class Corpus:
+    """Sentences as pieces and windows; ``labels`` are word tag ids (None for unlabelled text)."""
+
+    words: list[list[str]]
+    pieces: list[list[list[int]]]
+    windows: list[Window]
+    langs: list[str]  # language of each sentence
+    tokens: PieceTokenizer
+    labels: list[list[int]] | None = None  # per sentence
+    window_labels: list[list[int]] | None = None  # per window (cut slices re-written as valid sequences)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def set_labels(self, labels: list[list[int]], tags: list[str], scheme: str) -> "Corpus":
+        self.labels = labels
+        self.window_labels = window_labels(self.windows, labels, tags, scheme)
+        return self
+
+    def batch(self, indices, device="cpu"):
+        windows = [self.windows[index] for index in indices]
+        labels = [self.window_labels[index] for index in indices] if self.window_labels is not None else None
+        return collate(windows, self.pieces, self.tokens, labels).to(device)
+
+    def window_langs(self, indices) -> list[str]:
+        return [self.langs[self.windows[index].sentence] for index in indices]
+
+
+def encode(words: list[list[str]], tokens: PieceTokenizer, window: int, overlap: int, langs) -> Corpus:
+    """An unlabelled corpus from word lists; ``langs`` is one code for all sentences or one per sentence."""
+    pieces = [tokens.word_pieces(sentence) for sentence in words]
+    per_sentence = [langs] * len(words) if isinstance(langs, str) else list(langs)
+    return Corpus(list(words), pieces, make_windows(pieces, window, overlap), per_sentence, tokens)
+
+
+def autocast(device: str, amp: bool):
+    """Mixed precision on CUDA (bf16 where supported, else fp16); fp32 elsewhere."""
+    if amp and str(device).startswith("cuda"):
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return nullcontext()
+
+
+def predict_ids(model, corpus: Corpus, batch_size: int = 64, device: str = "cpu", amp: bool = False,
+                progress: bool = False, desc: str = "predict") -> list[list[int]]:
+    """Tag ids for every word of every sentence (windows merged back to words)."""
+    was_training = model.training
+    model.eval()
+    window_labels: list[list[int] | None] = [None] * len(corpus.windows)
+    order = batches_in_order(corpus.windows, corpus.pieces, batch_size)
+    with torch.no_grad(), autocast(device, amp):
+        for indices in tqdm(order, desc=desc, disable=not progress, leave=False):
+            for index, labels in zip(indices, model.predict(corpus.batch(indices, device))):
+                window_labels[index] = labels
+    model.train(was_training)
+    return merge(corpus.windows, window_labels, [len(sentence) for sentence in corpus.words])
+
+
+def predict_tags(model, corpus: Corpus, **options) -> list[list[str]]:
+    """IOB2 tag names per word (CRF or softmax output repaired into a valid sequence)."""
+    return [convert([model.tags[i] for i in ids], "iob2") for ids in predict_ids(model, corpus, **options)]
+
+
+def evaluate(model, corpus: Corpus, gold: list[list[str]], **options) -> tuple[dict, list[list[str]], float]:
+    """``(span metrics, predicted tags, seconds)`` on a labelled corpus."""
+    started = time.perf_counter()
+    predicted = predict_tags(model, corpus, **options)
+    seconds = time.perf_counter() - started
+    return span_metrics(gold, predicted), predicted, seconds

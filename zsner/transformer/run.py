@@ -1,0 +1,261 @@
+"""One transformer experiment end to end, written as a run folder (same conventions as the classic backend).
+
+``config.json`` (both configs), ``training.log``, ``loss.tsv``, ``loss.png`` / ``f1.png``, ``checkpoints/<phase>.
+<criterion>.pt`` (only the tensors that training can change; frozen ones come from the base model folder),
+``predictions/<phase>.<criterion>.<lang>.<split>.conll`` (word gold predicted), ``metrics.json`` and
+``results.md``. Every file is written atomically. ``run_round_robin`` trains on all languages but one and tests on
+the held-out one, for each language in turn.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import write_json, write_text
+from ..config import save_configs
+from ..data.conll import write_conll
+from ..data.tags import tag_set
+from ..errors import ZsnerError
+from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
+from .data import entity_types, label, read_split, read_unlabelled
+from .inference import encode, evaluate
+from .model import TransformerTagger, build, count_parameters
+from .report import results_markdown
+from .train import DevSet, Trainer
+
+log = logging.getLogger("zsner.transformer")
+OUTPUTS = ("config.json", "metrics.json", "loss.tsv", "results.md", "loss.png", "f1.png", "checkpoints",
+           "predictions")
+
+
+def attach_log(out_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(out_dir / "training.log", mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir, overwrite: bool = False) -> dict:
+    """Train and evaluate one configuration; returns the metrics also written to ``metrics.json``."""
+    validate(model_config, config)
+    out = Path(out_dir)
+    if any((out / name).exists() for name in OUTPUTS):
+        if not overwrite:
+            raise ZsnerError("run folder already holds a run; use --overwrite or another --out", out)
+        for name in OUTPUTS:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = attach_log(out)
+    try:
+        return _run(model_config, config, out)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: Path) -> dict:
+    torch.set_num_threads(config.threads)
+    _seed(config.seed)
+    save_configs(out / "config.json", model=model_config, train=config)
+    sources, targets, aux = split_list(config.src), split_list(config.tgt), split_list(config.aux)
+    data_dir = config.data_dir or None
+    train_sets = {lang: read_split(lang, "train", config.train_limit, data_dir) for lang in sources}
+    tags = tag_set(set().union(*(entity_types(s) for s in train_sets.values())), model_config.scheme)
+    labelled = [label(lang, sentences, tags, model_config.scheme) for lang, sentences in train_sets.items()]
+    unlabelled_words = {}
+    if aux or config.mode == "augmented":
+        unlabelled_words = {lang: read_unlabelled(lang, "train", config.unlabelled_limit, data_dir) for lang in targets}
+    select = config.eval_limit
+    dev = {(role, lang): read_split(lang, "dev", select, data_dir)
+           for role, langs in (("src", sources), ("tgt", targets)) for lang in langs}
+    tests = {lang: read_split(lang, "test", config.eval_limit, data_dir) for lang in targets}
+    languages = list(dict.fromkeys(sources + targets)) if "li" in aux else []
+    if "li" in aux and len(languages) < 2:
+        raise ZsnerError("--aux li needs at least two different languages among --src and --tgt")
+    model, tokens = build(model_config, tags, languages, cloze=bool({"cl", "pc"} & set(aux)))
+    if config.init:
+        load_into(model, config.init)
+    log.info("model %s: %d parameters, %d trainable (freeze %d); tags %s", model_config.model,
+             count_parameters(model), count_parameters(model, True), model_config.freeze_layers, " ".join(tags))
+
+    def corpus(words, langs):
+        return encode(words, tokens, model_config.window, model_config.overlap, langs)
+
+    source_corpus = corpus([w for item in labelled for w in item.words],
+                           [item.lang for item in labelled for _ in item.sentences])
+    source_corpus.set_labels([ids for item in labelled for ids in item.labels], tags, model_config.scheme)
+    unlabelled = None
+    if unlabelled_words:
+        unlabelled = corpus([w for words in unlabelled_words.values() for w in words],
+                            [lang for lang, words in unlabelled_words.items() for _ in words])
+    dev_sets = [DevSet(lang, role, corpus([s.words for s in sentences], lang), [s.tags for s in sentences])
+                for (role, lang), sentences in dev.items()]
+    log.info("data: %d source sentences (%d windows), %d unlabelled target sentences, dev %s, test %s",
+             len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
+             {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
+    trainer = Trainer(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
+    started = time.perf_counter()
+    if not (config.init and config.mode == "augmented") and config.epochs > 0:
+        trainer.fit_zero_shot()
+    if config.mode == "augmented":
+        trainer.fit_pseudo()
+    if not trainer.best:  # nothing trained (epochs 0): select the initial model
+        trainer.evaluate_initial()
+    final = {lang: {"dev": dev[("tgt", lang)], "test": tests[lang]} for lang in targets}
+    metrics = finish(trainer, model_config, config, out, final, corpus)
+    metrics["speed"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+    write_json(out / "metrics.json", metrics)
+    write_text(out / "results.md", results_markdown(metrics))
+    return metrics
+
+
+def finish(trainer: Trainer, model_config, config, out: Path, final: dict, corpus) -> dict:
+    """Evaluate each phase's chosen checkpoints on the target dev and test sets; write predictions."""
+    model = trainer.model
+    options = dict(batch_size=config.eval_batch_size, device=config.device, amp=config.amp,
+                   progress=config.progress)
+    encoded = {(lang, split): corpus([s.words for s in sentences], lang)
+               for lang, splits in final.items() for split, sentences in splits.items()}
+    # the target dev sets used for selection are the final ones (same limit), so their step's scores are reused
+    cache: dict = {}
+    phases: dict = {}
+    test_sentences, test_seconds = 0, 0.0
+    for phase, criteria in trainer.best.items():
+        phases[phase] = {}
+        for criterion, chosen in criteria.items():
+            if chosen.step is None:
+                continue
+            key = (phase, chosen.step)
+            if key not in cache:
+                model.load_trainable(chosen.state)
+                cache[key] = {}
+                for (lang, split), data in encoded.items():
+                    if split == "dev" and lang in chosen.target_dev:  # scored at that step already: same set
+                        cache[key][(lang, split)] = chosen.target_dev[lang]
+                        continue
+                    gold = [s.tags for s in final[lang][split]]
+                    metrics, predicted, seconds = evaluate(model, data, gold, desc=f"{lang} {split}", **options)
+                    cache[key][(lang, split)] = (metrics, predicted)
+                    if split == "test":
+                        test_sentences, test_seconds = test_sentences + len(gold), test_seconds + seconds
+            entry = {"step": chosen.step, "epoch": chosen.epoch, "score": chosen.score,
+                     "checkpoint": chosen.checkpoint, "dev": {}, "test": {}, "predictions": {}}
+            for (lang, split), (metrics, predicted) in cache[key].items():
+                name = f"predictions/{phase}.{criterion}.{lang}.{split}.conll"
+                write_conll(out / name, final[lang][split], predicted)
+                entry[split][lang] = metrics
+                entry["predictions"].setdefault(lang, {})[split] = name
+            phases[phase][criterion] = entry
+            log.info("%s / %s: step %d, %s", phase, criterion, chosen.step,
+                     ", ".join(f"{lang} test F1 {m['micro']['f1']}" for lang, m in entry["test"].items()))
+    source_sentences = len(trainer.sources)
+    speed = trainer.sentences_seen / trainer.train_seconds if trainer.train_seconds else 0.0
+    final_phase = phases[list(phases)[-1]]
+    first = split_list(config.tgt)[0]
+    # the classic backend's summary of each criterion (first target language), for side-by-side tables
+    criteria = {criterion: {"step": chosen["step"], "tgt_test_f1": chosen["test"][first]["micro"]["f1"],
+                            "tgt_dev_f1": trainer.best[list(phases)[-1]][criterion].scores.get("tgt-dev"),
+                            "src_dev_f1": trainer.best[list(phases)[-1]][criterion].scores.get("src-dev"),
+                            "tgt_test": chosen["test"][first]}
+                for criterion, chosen in final_phase.items()}
+    return {
+        "backend": "transformer",
+        "model": model_config.model,
+        "model_name": Path(model_config.model).name,
+        "head": model_config.head,
+        "freeze_layers": model_config.freeze_layers,
+        "mode": config.mode,
+        "src": split_list(config.src),
+        "tgt": split_list(config.tgt),
+        "aux": split_list(config.aux),
+        "pseudo_loss": config.pseudo_loss if config.mode == "augmented" else None,
+        "seed": config.seed,
+        "criteria": criteria,
+        "selection": final_phase,
+        "phases": phases,
+        "steps": trainer.step,
+        "stopped_early": trainer.stopped_early,
+        "rounds": trainer.pseudo_rounds,
+        "parameters": count_parameters(model, True),
+        "parameters_total": count_parameters(model),
+        "train_seconds": round(trainer.train_seconds, 1),
+        "speed": {
+            "train_seconds": round(trainer.train_seconds, 1),
+            "train_sentences_per_second": round(speed, 2),
+            "seconds_per_epoch": round(source_sentences / speed, 1) if speed else None,
+            "inference_sentences_per_second": round(test_sentences / test_seconds, 2) if test_seconds else None,
+            "threads": config.threads,
+            "device": config.device,
+        },
+    }
+
+
+def load_into(model: TransformerTagger, path) -> dict:
+    """Load a checkpoint's tensors into a model with the same tags (auxiliary heads may differ)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZsnerError("no such checkpoint", path)
+    archive = torch.load(path, map_location="cpu", weights_only=True)
+    if archive.get("format") != "zsner-transformer-1":
+        raise ZsnerError("not a zsner transformer checkpoint", path)
+    if list(archive["tags"]) != model.tags:
+        raise ZsnerError(f"checkpoint tags {archive['tags']} differ from this run's {model.tags}", path)
+    auxiliary = ("language_head.", "cloze_head.")
+    own = {name for name, _ in model.named_parameters()}
+    state = {k: v for k, v in archive["state"].items() if not k.startswith(auxiliary) or k in own}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad = [name for name in missing if not name.startswith(("encoder.", *auxiliary))]
+    if unexpected or bad:
+        raise ZsnerError(f"checkpoint does not fit the model (unexpected {unexpected[:3]}, missing {bad[:3]})", path)
+    return archive
+
+
+def load_checkpoint(path, model_folder: str = "") -> tuple[TransformerTagger, object, dict]:
+    """``(model, PieceTokenizer, archive)`` from a checkpoint; the base model folder is the one it was trained
+    from unless ``model_folder`` is given."""
+    archive = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model_config = TransformerConfig(**archive["model_config"])
+    if model_folder:
+        model_config = replace(model_config, model=model_folder)
+    model, tokens = build(model_config, list(archive["tags"]), list(archive["languages"]), bool(archive["cloze"]))
+    load_into(model, path)
+    model.eval()
+    return model, tokens, archive
+
+
+def run_round_robin(model_config: TransformerConfig, config: TransformerTrainConfig, langs: list[str], out_dir,
+                    overwrite: bool = False) -> dict:
+    """Train on all of ``langs`` but one, test on the held-out one, for each; ``summary.json`` / ``summary.md``."""
+    if len(langs) < 2:
+        raise ZsnerError("--round-robin needs at least two languages")
+    out = Path(out_dir)
+    summary = {}
+    for held_out in langs:
+        rest = [lang for lang in langs if lang != held_out]
+        held_config = replace(config, src=",".join(rest), tgt=held_out)
+        metrics = run(model_config, held_config, out / f"heldout-{held_out}", overwrite)
+        summary[held_out] = {criterion: chosen["test"][held_out]["micro"]["f1"]
+                             for criterion, chosen in metrics["selection"].items()}
+    write_json(out / "summary.json", summary)
+    lines = ["| held out | trained on | " + " | ".join(f"test F1 ({c})" for c in ("src-dev", "tgt-dev")) + " |",
+             "|---|---|---|---|"]
+    for held_out, scores in summary.items():
+        rest = ",".join(lang for lang in langs if lang != held_out)
+        lines.append(f"| {held_out} | {rest} | {scores.get('src-dev', '')} | {scores.get('tgt-dev', '')} |")
+    write_text(out / "summary.md", "\n".join(lines) + "\n")
+    return summary
