@@ -3,15 +3,30 @@
 #
 #   bash run.sh SRC TGT [--mode mono|word-nochar|word|shared|augmented] [--seeds N] [--backend classic]
 #                       [any `zsner transfer` flag, e.g. --epochs 30 --eval-every 150 --rounds 10]
+#   bash run.sh SRC TGT --backend transformer --model PATH [--mode zero-shot|augmented] [--out DIR]
+#                       [any `zsner transformer` flag, e.g. --freeze-layers 6 --epochs 2]
+#   bash run.sh SRC TGT --backend both --model PATH [--mode MODE] [--seeds N] [flags for both backends]
+#                       [--classic FLAGS...] [--transformer FLAGS...]
 #
 # Installs zsner on first use, resolves data and vectors through the search path (--data-dir, $ZSNER_DATA,
 # ./data, ../shared/data), runs mapping -> training -> evaluation, prints the result table, and leaves
 # everything in runs/SRC-TGT-MODE/ (override with --out).
+# --backend transformer fine-tunes the local Hugging Face encoder folder PATH (`zsner transformer`) into
+# runs/SRC-TGT-transformer-MODE/ (override with --out).
+# --backend both runs the classic pipeline, then the transformer, then `zsner compare` on the two folders: the
+# side-by-side table is printed and written to runs/SRC-TGT-compare.md. Its --mode pairs the backends:
+# augmented -> both augmented; zero-shot -> classic shared + transformer zero-shot; mono|word-nochar|word|shared
+# -> that classic variant + transformer zero-shot; default: classic augmented (its shared base is a row too) +
+# transformer zero-shot. Flags before --classic / --transformer go to both backends (e.g. --data-dir, --seed,
+# --epochs), flags after one of them to that backend only (a --mode there sets that backend's mode); --seeds
+# is the classic backend's. A finished transformer folder is reused (like the classic seeds) unless --overwrite
+# is among its flags. ZSNER_DRY_RUN=1 prints the transformer/both commands instead of running them.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 if [ $# -lt 2 ]; then
-  echo "usage: bash run.sh SRC TGT [--mode MODE] [--seeds N] [--backend classic] [zsner transfer flags]" >&2
+  echo "usage: bash run.sh SRC TGT [--mode MODE] [--seeds N] [--backend classic|transformer|both] [--model PATH]" \
+    "[flags]" >&2
   exit 2
 fi
 src=$1 tgt=$2
@@ -26,17 +41,138 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if ! python3 -c "import zsner, torch, gensim, seqeval, tqdm" 2>/dev/null; then
-  echo "[run.sh] first run: installing zsner and its dependencies (torch 2.13.0 CPU wheel) ..." >&2
-  python3 -m pip install -q -e .
+case "$backend" in
+  classic | transformer | both) ;;
+  *)
+    echo "run.sh: unknown --backend '$backend' (available: classic, transformer, both)" >&2
+    exit 2
+    ;;
+esac
+
+fail() {
+  echo "run.sh: $*" >&2
+  exit 2
+}
+
+classic_modes=" mono word-nochar word shared augmented "
+transformer_modes=" zero-shot augmented "
+model="" out="" seeds=""
+classic_mode=augmented transformer_mode=zero-shot
+common=() classic_args=() transformer_args=()
+if [ "$backend" != classic ]; then
+  section=common
+  set -- ${args[@]+"${args[@]}"}
+  while [ $# -gt 0 ]; do
+    option=$1 value=""
+    case "$option" in
+      --model | --mode | --out | --seeds)
+        [ $# -ge 2 ] || fail "$option needs a value"
+        value=$2
+        shift 2
+        ;;
+      --model=* | --mode=* | --out=* | --seeds=*)
+        value=${option#*=} option=${option%%=*}
+        shift
+        ;;
+      --classic | --transformer)
+        [ "$backend" = both ] || fail "$option sections are for --backend both"
+        section=${option#--}
+        shift
+        continue
+        ;;
+      *)
+        case "$section" in
+          common) common+=("$option") ;;
+          classic) classic_args+=("$option") ;;
+          transformer) transformer_args+=("$option") ;;
+        esac
+        shift
+        continue
+        ;;
+    esac
+    case "$option" in
+      --model) model=$value ;;
+      --out)
+        [ "$backend" = transformer ] || fail "--out is not used with --backend both (folders: runs/$src-$tgt-*)"
+        out=$value
+        ;;
+      --seeds)
+        [ "$backend" = both ] && [ "$section" != transformer ] ||
+          fail "--seeds is the classic backend's; zsner transformer runs one seed (--seed N)"
+        seeds=$value
+        ;;
+      --mode)
+        if [ "$backend" = transformer ] || [ "$section" = transformer ]; then
+          [[ "$transformer_modes" == *" $value "* ]] ||
+            fail "transformer --mode must be zero-shot or augmented, not '$value'"
+          transformer_mode=$value
+        elif [ "$section" = classic ]; then
+          [[ "$classic_modes" == *" $value "* ]] || fail "classic --mode must be one of$classic_modes, not '$value'"
+          classic_mode=$value
+        else  # both, common section: pair the backends
+          case "$value" in
+            augmented) classic_mode=augmented transformer_mode=augmented ;;
+            zero-shot) classic_mode=shared transformer_mode=zero-shot ;;
+            mono | word-nochar | word | shared) classic_mode=$value transformer_mode=zero-shot ;;
+            *) fail "--mode must be one of zero-shot$classic_modes, not '$value'" ;;
+          esac
+        fi
+        ;;
+    esac
+  done
+  [ -n "$model" ] || fail "--backend $backend needs --model PATH (a local Hugging Face model folder)"
+  [ -d "$model" ] || fail "--model '$model' is not a folder (a local Hugging Face model folder is expected)"
 fi
+
+# run (or with ZSNER_DRY_RUN=1 print) one command of the transformer / both backends
+run() {
+  if [ "${ZSNER_DRY_RUN:-}" = 1 ]; then
+    printf '%q ' "$@" | sed 's/ $//'
+    echo
+  else
+    "$@"
+  fi
+}
+
+if [ "$backend" = classic ] || [ "${ZSNER_DRY_RUN:-}" != 1 ]; then
+  if ! python3 -c "import zsner, torch, gensim, seqeval, tqdm" 2>/dev/null; then
+    echo "[run.sh] first run: installing zsner and its dependencies (torch 2.13.0 CPU wheel) ..." >&2
+    python3 -m pip install -q -e .
+  fi
+  if [ "$backend" != classic ] && ! python3 -c "import transformers" 2>/dev/null; then
+    echo "[run.sh] installing the transformer backend's dependency (transformers) ..." >&2
+    python3 -m pip install -q -e ".[transformer]"
+  fi
+fi
+
+transformer_out=${out:-runs/$src-$tgt-transformer-$transformer_mode}
+transformer_command=(python3 -m zsner.cli transformer --model "$model" --src "$src" --tgt "$tgt"
+                     --mode "$transformer_mode" ${common[@]+"${common[@]}"}
+                     ${transformer_args[@]+"${transformer_args[@]}"} --out "$transformer_out")
 
 case "$backend" in
   classic)
     exec python3 -m zsner.cli transfer --src "$src" --tgt "$tgt" "${args[@]}"
     ;;
-  *)
-    echo "run.sh: unknown --backend '$backend' (available: classic)" >&2
-    exit 2
+  transformer)
+    run "${transformer_command[@]}"
+    ;;
+  both)
+    classic_out=runs/$src-$tgt-$classic_mode
+    compare_out=runs/$src-$tgt-compare.md
+    run python3 -m zsner.cli transfer --src "$src" --tgt "$tgt" --mode "$classic_mode" ${seeds:+--seeds "$seeds"} \
+      ${common[@]+"${common[@]}"} ${classic_args[@]+"${classic_args[@]}"} --out "$classic_out"
+    overwrite=no
+    for flag in ${transformer_args[@]+"${transformer_args[@]}"} ${common[@]+"${common[@]}"}; do
+      [ "$flag" = --overwrite ] && overwrite=yes
+    done
+    if [ -f "$transformer_out/metrics.json" ] && [ "$overwrite" = no ]; then
+      echo "[run.sh] reusing the finished transformer run in $transformer_out" \
+        "(add --transformer --overwrite to redo it)" >&2
+    else
+      run "${transformer_command[@]}"
+    fi
+    run python3 -m zsner.cli compare "$classic_out" "$transformer_out" --out "$compare_out"
+    [ "${ZSNER_DRY_RUN:-}" = 1 ] || echo "[run.sh] table written to $compare_out" >&2
     ;;
 esac
