@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,17 +234,22 @@ def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, m
     """Each criterion's chosen step and the target dev/test F1 there; predictions of each chosen model."""
     rows = {row[0]: dict(zip(EVAL_SETS, row[4:])) for row in state.rows}
     criteria = {}
+    test_sentences, test_seconds = 0, 0.0
     for criterion, (_, file_name) in CRITERIA.items():
         step = state.best[criterion]["step"]
         chosen, _ = load_transfer_model(out_dir / file_name, data.embeddings)
+        clock = time.perf_counter()
         metrics, predicted = evaluate(chosen, data.corpora["tgt-test"], data.vocabs.tags.items,
                                       train.eval_batch_size, train.device)
+        test_seconds += time.perf_counter() - clock
+        test_sentences += len(data.corpora["tgt-test"])
         write_conll(out_dir / f"predictions.{criterion}.tgt-test.conll", data.corpora["tgt-test"].sentences, predicted)
         criteria[criterion] = {"step": step, "tgt_test_f1": metrics["micro"]["f1"], "tgt_dev_f1": rows[step]["tgt-dev"],
                                "src_dev_f1": rows[step]["src-dev"], "tgt_test": metrics}
     result = {"mode": mode, "seed": train.seed, "src": data.src, "tgt": data.tgt, "criteria": criteria,
               "parameters": count_parameters(model), "train_seconds": round(state.train_seconds, 1),
-              "steps": state.step, "coverage": data.coverage}
+              "steps": state.step, "coverage": data.coverage,
+              "inference_sentences_per_second": round(test_sentences / max(test_seconds, 1e-9), 1)}
     if history:
         result["rounds"] = history
     write_json(out_dir / "metrics.json", result)
