@@ -1,0 +1,137 @@
+"""The whole mapping pipeline on synthetic embeddings: the target set is a rotated, noised copy of the source
+set, so the known rotation must come back, with adversarial and with identical-strings initialisation."""
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from zsner.cli import main
+from zsner.embeddings import WordVectors, load_vectors, save_vec
+from zsner.mapping.config import MappingConfig
+from zsner.mapping.pipeline import learn_mapping
+
+torch.set_num_threads(1)
+N, D = 1500, 20
+
+# small discriminator and short schedule: a few seconds on one CPU core
+FAST = dict(dis_hid_dim=64, epoch_size=6000, n_epochs=2, bf16=False, dico_max_rank=N, criterion_queries=1000,
+            n_refinement=3, chance_margin=0.05)
+
+
+def synthetic(seed=0, angle=1.2, noise=0.02, shared=0):
+    """Clustered source vectors, target = source rotated by ``expm(angle * A)`` (A skew) + noise. Words differ
+    between the sides except the first ``shared`` ones."""
+    g = np.random.default_rng(seed)
+    centers = g.normal(size=(8, D)) * 2
+    x = centers[g.integers(0, 8, N)] + g.normal(size=(N, D)) * 0.6
+    skew = g.normal(size=(D, D))
+    skew = skew - skew.T
+    rotation = scipy.linalg.expm(angle * skew / np.abs(np.linalg.eigvals(skew)).max())
+    y = x @ rotation.T + g.normal(size=(N, D)) * noise
+    src_words = [f"w{i}" if i < shared else f"s{i}" for i in range(N)]
+    tgt_words = [f"w{i}" if i < shared else f"t{i}" for i in range(N)]
+    return WordVectors(src_words, x.astype(np.float32)), WordVectors(tgt_words, y.astype(np.float32)), rotation
+
+
+def write_dictionary(path, src, tgt, rows):
+    path.write_text("".join(f"{src.words[i]} {tgt.words[i]}\n" for i in rows), encoding="utf-8")
+    return path
+
+
+def test_adversarial_pipeline_recovers_rotation(tmp_path):
+    src, tgt, rotation = synthetic(seed=0)
+    assert np.abs(rotation - np.eye(D)).max() > 0.4  # far from the identity start
+    result = learn_mapping(src, tgt, MappingConfig(**FAST, fallback="none"),
+                           eval_dict=write_dictionary(tmp_path / "d.txt", src, tgt, range(0, N, 3)), progress=False)
+    adversarial = result.metrics["adversarial"]
+    assert not adversarial["failed"] and adversarial["criterion"] > adversarial["chance_criterion"] + 0.1
+    assert np.abs(result.w - rotation).max() < 0.01
+    assert result.metrics["final"]["csls"]["P@1"] == 100.0
+    assert adversarial["csls"]["P@1"] < result.metrics["final"]["csls"]["P@1"]  # refinement did the last mile
+
+
+def test_identical_init_recovers_rotation_t2s():
+    src, tgt, rotation = synthetic(seed=1, angle=3.0, shared=60)
+    result = learn_mapping(src, tgt, MappingConfig(**FAST, init="identical", direction="t2s"), progress=False)
+    assert result.metrics["identical"]["pairs"] == 60
+    assert "adversarial" not in result.metrics
+    np.testing.assert_allclose(result.w, rotation.T, atol=0.01)  # t2s maps target rows back onto the source
+
+
+def test_failed_adversarial_is_detected_and_falls_back_to_identical_strings():
+    src, tgt, rotation = synthetic(seed=2, angle=3.0, shared=60)
+    config = MappingConfig(**{**FAST, "n_epochs": 0, "fallback": "on-failure"})  # W stays the identity: a guess
+    result = learn_mapping(src, tgt, config, progress=False)
+    assert result.failed and result.metrics["final"]["init"] == "identical"
+    assert set(result.metrics["refinement"]) == {"adversarial", "identical"}
+    assert np.abs(result.w - rotation).max() < 0.01
+    # without the fallback the failed start stays wrong
+    result = learn_mapping(src, tgt, config.replace(fallback="none"), progress=False)
+    assert result.failed and set(result.metrics["refinement"]) == {"adversarial"}
+    assert np.abs(result.w - rotation).max() > 0.1
+
+
+def test_successful_adversarial_competes_with_identical_strings_on_the_criterion():
+    src, tgt, rotation = synthetic(seed=0, shared=60)
+    result = learn_mapping(src, tgt, MappingConfig(**FAST, fallback="on-failure"), progress=False)
+    assert not result.failed and set(result.metrics["refinement"]) == {"adversarial"}
+    result = learn_mapping(src, tgt, MappingConfig(**FAST), progress=False)  # default: fallback "always"
+    chains = result.metrics["refinement"]
+    assert set(chains) == {"adversarial", "identical"}
+    best = {name: max(step["criterion"] for step in chain["steps"]) for name, chain in chains.items()}
+    assert result.metrics["final"]["criterion"] == max(best.values())
+    assert np.abs(result.w - rotation).max() < 0.01
+
+
+def test_cli_writes_run_folder_and_exports_full_cased_vocabulary(tmp_path, capsys):
+    src, tgt, rotation = synthetic(seed=3, angle=2.0, shared=80)
+    extra = np.random.default_rng(9).normal(size=(1, D)).astype(np.float32) * 3
+    save_vec(tmp_path / "src.vec", src.words + ["W5"], np.vstack([src.matrix, extra]))  # cased, collides with w5
+    save_vec(tmp_path / "tgt.vec", tgt.words, tgt.matrix)
+    dico = write_dictionary(tmp_path / "d.txt", src, tgt, range(100, 400))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**FAST, "normalize": "renorm,center"}))
+    out = tmp_path / "run"
+    code = main(["map", "--src-emb", str(tmp_path / "src.vec"), "--tgt-emb", str(tmp_path / "tgt.vec"),
+                 "--config", str(config), "--init", "identical", "--eval-dict", str(dico), "--out", str(out),
+                 "--quiet", "--threads", "1"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["P@1_csls"] == 100.0
+    assert {p.name for p in out.iterdir()} >= {"config.json", "mapping.npy", "metrics.json", "training.log",
+                                               "normalization.npz", "src.mapped.vec", "tgt.mapped.vec"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dictionary"]["pairs_in_vocab"] == 300 and "total" in metrics["timing"]
+    assert json.loads((out / "config.json").read_text())["config"]["normalize"] == "renorm,center"
+    assert "refinement from identical step 3" in (out / "training.log").read_text()
+    w = np.load(out / "mapping.npy")
+    mapped = load_vectors(out / "src.mapped.vec")
+    assert mapped.words[-1] == "W5" and len(mapped) == N + 1
+    full = np.vstack([src.matrix, extra])
+    unit = full / np.linalg.norm(full, axis=1, keepdims=True)
+    train_mean = unit[:N].mean(0)  # training vocabulary: "W5" lowercases onto w5 and is left out
+    np.testing.assert_allclose(mapped.matrix[-1], (unit[-1] - train_mean) @ w.T, atol=1e-4)
+    target = load_vectors(out / "tgt.mapped.vec")
+    tgt_unit = tgt.matrix / np.linalg.norm(tgt.matrix, axis=1, keepdims=True)
+    np.testing.assert_allclose(target.matrix, tgt_unit - tgt_unit.mean(0), atol=1e-4)
+    # in the common space, translations are nearest neighbours
+    assert np.abs(w - rotation).max() < 0.01
+
+
+def test_cli_user_errors(tmp_path, capsys):
+    assert main(["map", "--src-emb", str(tmp_path / "missing.vec"), "--tgt", "es", "--out", str(tmp_path)]) == 2
+    assert "no such embedding file" in capsys.readouterr().err
+    save_vec(tmp_path / "a.vec", ["x"], np.ones((1, 2)))
+    assert main(["map", "--src-emb", str(tmp_path / "a.vec"), "--tgt-emb", str(tmp_path / "a.vec"),
+                 "--out", str(tmp_path / "r"), "--direction", "s2t", "--normalize", "whiten"]) == 2
+    assert "normalize step" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [{"restarts": 0}, {"dico_build": "both"}, {"dis_smooth": 0.7}])
+def test_config_rejects_bad_values(bad):
+    from zsner.errors import ZsnerError
+
+    with pytest.raises(ZsnerError):
+        MappingConfig(**bad)

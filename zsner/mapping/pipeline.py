@@ -1,0 +1,294 @@
+"""Python API: ``learn_mapping`` runs the whole unsupervised mapping and writes the run folder.
+
+Stages: prepare (lowercase, truncate, normalise) -> initial mapping (adversarial restarts, with failure
+detection against random rotations and the identical-strings fallback; or identical strings directly) ->
+Procrustes/CSLS refinement of each initial mapping -> the mapping with the best unsupervised criterion ->
+export. A dictionary, when given, is only used to report P@k; it never influences any choice.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_open, write_json
+from ..embeddings import WordVectors, load_vectors, save_vec
+from ..errors import ZsnerError
+from .adversarial import train_adversarial
+from .config import RUNTIME_FIELDS, MappingConfig
+from .procrustes import identical_pairs, procrustes, refine
+from .retrieval import load_dictionary, mean_cosine_criterion, precision_at_k
+from .space import Space, training_space
+
+log = logging.getLogger("zsner.mapping")
+
+
+@dataclass
+class MappingResult:
+    """``w`` maps row vectors of the ``mapped`` side ("src" for s2t, "tgt" for t2s) as ``x @ w.T``."""
+
+    w: np.ndarray
+    config: MappingConfig
+    metrics: dict
+    out_dir: Path | None = None
+    files: dict = field(default_factory=dict)
+
+    @property
+    def mapped(self) -> str:
+        return "src" if self.config.direction == "s2t" else "tgt"
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.metrics.get("adversarial", {}).get("failed", False))
+
+
+def learn_mapping(src_vectors, tgt_vectors, config: MappingConfig | None = None, eval_dict=None, out_dir=None,
+                  progress: bool = True) -> MappingResult:
+    """Learn W between two monolingual embedding sets (``WordVectors`` or files) without bilingual signal.
+    ``eval_dict`` (a MUSE dictionary file, src -> tgt) adds P@k figures; ``out_dir`` receives config.json,
+    mapping.npy, metrics.json, training.log and the mapped vectors (src.mapped.vec, tgt.mapped.vec)."""
+    config = config or MappingConfig()
+    src, tgt = _as_vectors(src_vectors), _as_vectors(tgt_vectors)
+    if src.dim != tgt.dim:
+        raise ZsnerError(f"dimension mismatch: source vectors are {src.dim}-d, target vectors {tgt.dim}-d")
+    out_dir = Path(out_dir) if out_dir is not None else None
+    with _run_logging(out_dir), _threads(config.threads):
+        log.info("mapping %s -> %s, direction %s, config %s", src.source, tgt.source, config.direction,
+                 json.dumps(config.to_dict()))
+        return _run(src, tgt, config, eval_dict, out_dir, progress)
+
+
+def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, out_dir, progress) -> MappingResult:
+    clock, timing = time.perf_counter(), {}
+    spaces = {side: training_space(vectors, config.max_vocab, config.lowercase, config.norm_steps)
+              for side, vectors in (("src", src), ("tgt", tgt))}
+    s2t = config.direction == "s2t"
+    x, y = (spaces["src"].matrix, spaces["tgt"].matrix) if s2t else (spaces["tgt"].matrix, spaces["src"].matrix)
+    metrics: dict = {side: {"file": vectors.source, "words": len(vectors), "training_words": len(spaces[side].words)}
+                     for side, vectors in (("src", src), ("tgt", tgt))}
+    evaluate = _Evaluator(spaces, config, eval_dict, metrics)
+    timing["prepare"] = _lap(clock)
+
+    initial: dict[str, torch.Tensor] = {}
+    if config.init == "adversarial":
+        start = time.perf_counter()
+        adv = train_adversarial(x, y, config, progress)
+        timing["adversarial"] = _lap(start)
+        start = time.perf_counter()
+        chance = _chance_criterion(x, y, config)
+        timing["chance"] = _lap(start)
+        failed = adv.criterion < chance + config.chance_margin
+        metrics["adversarial"] = {"criterion": round(adv.criterion, 5), "seed": adv.seed, "epochs": adv.history,
+                                  "chance_criterion": round(chance, 5), "chance_margin": config.chance_margin,
+                                  "failed": failed, **evaluate(adv.w)}
+        if failed:
+            log.warning("adversarial criterion %.5f is no better than chance (%.5f + margin %.3f): the "
+                        "adversarial mapping failed%s", adv.criterion, chance, config.chance_margin,
+                        "" if config.fallback == "none" else "; the identical-strings initialisation takes over")
+        initial["adversarial"] = adv.w
+    if config.init == "identical" or config.fallback == "always" or (
+            config.fallback == "on-failure" and metrics["adversarial"]["failed"]):
+        start = time.perf_counter()
+        w0 = _identical_init(spaces, x, y, s2t, metrics, required=config.init == "identical")
+        timing["identical"] = _lap(start)
+        if w0 is not None:
+            initial["identical"] = w0
+            metrics["identical"].update(evaluate(w0))
+
+    refined = {}
+    for name, w0 in initial.items():
+        start, spent = time.perf_counter(), evaluate.seconds
+        result = refine(x, y, w0, config, evaluate if evaluate.active else None, f" from {name}",
+                        config.eval_every_step)
+        timing[f"refinement_{name}"] = round(_lap(start) - (evaluate.seconds - spent), 2)
+        refined[name] = result
+        metrics.setdefault("refinement", {})[name] = {"best_step": result.best_step, "steps": result.history}
+    best = max(refined, key=lambda name: refined[name].history[refined[name].best_step]["criterion"])
+    w = refined[best].w
+    metrics["final"] = {"init": best, "refinement_step": refined[best].best_step,
+                        **refined[best].history[refined[best].best_step]}
+    log.info("final mapping: %s initialisation, refinement step %d, criterion %.5f", best,
+             refined[best].best_step, metrics["final"]["criterion"])
+    timing["evaluation"] = round(evaluate.seconds, 2)
+    result = MappingResult(w.numpy(), config, metrics, out_dir)
+    if out_dir is not None:
+        start = time.perf_counter()
+        _write_run(result, src, tgt, spaces)
+        timing["export"] = _lap(start)
+    timing["total"] = _lap(clock)
+    metrics["timing"] = timing
+    if out_dir is not None:
+        write_json(out_dir / "metrics.json", metrics)
+    log.info("timing (s): %s", json.dumps(timing))
+    return result
+
+
+class _Evaluator:
+    """P@k (NN and CSLS) of a mapping on the evaluation dictionary; ``{}`` when there is none."""
+
+    def __init__(self, spaces: dict[str, Space], config: MappingConfig, eval_dict, metrics: dict):
+        self.spaces, self.config, self.seconds, self.pairs, self.memo = spaces, config, 0.0, None, {}
+        if eval_dict is not None:
+            self.pairs, stats = load_dictionary(eval_dict, spaces["src"].index, spaces["tgt"].index,
+                                                config.lowercase)
+            metrics["dictionary"] = {"file": str(eval_dict), **stats}
+            log.info("evaluation dictionary %s: %s", eval_dict, stats)
+
+    @property
+    def active(self) -> bool:
+        return self.pairs is not None
+
+    def __call__(self, w: torch.Tensor) -> dict:
+        if self.pairs is None:
+            return {}
+        key = hashlib.sha1(w.numpy().tobytes()).hexdigest()
+        if key in self.memo:
+            return self.memo[key]
+        start = time.perf_counter()
+        src, tgt = self.spaces["src"].matrix, self.spaces["tgt"].matrix
+        if self.config.direction == "s2t":
+            src = src @ w.T
+        else:
+            tgt = tgt @ w.T
+        out = {method: precision_at_k(src, tgt, self.pairs, self.config.eval_ks, method, self.config.csls_k,
+                                      self.config.block_size) for method in ("nn", "csls")}
+        self.seconds += time.perf_counter() - start
+        self.memo[key] = out
+        return out
+
+
+def _chance_criterion(x, y, config) -> float:
+    """What a mapping that learned nothing scores: the best criterion among ``chance_trials`` random rotations
+    and the identity (the adversarial start, which need not be random: vectors trained with the same seed
+    and settings can share some coordinates)."""
+    gen = torch.Generator().manual_seed(config.seed)
+    rotations = [torch.eye(x.shape[1])]
+    for _ in range(config.chance_trials):
+        q, r = torch.linalg.qr(torch.randn(x.shape[1], x.shape[1], generator=gen, dtype=torch.float64))
+        rotations.append((q * torch.sign(torch.diagonal(r))).float())
+    values = [mean_cosine_criterion(x @ w.T, y, config.criterion_queries, config.dico_max_rank, config.csls_k,
+                                    config.block_size) for w in rotations]
+    log.info("chance level: criterion of the identity %.5f, of %d random rotations %s", values[0],
+             config.chance_trials, [round(v, 5) for v in values[1:]])
+    return max(values)
+
+
+def _identical_init(spaces, x, y, s2t, metrics, required: bool):
+    pairs = identical_pairs(spaces["src"].words, spaces["tgt"].words)
+    if not s2t:
+        pairs = pairs[:, ::-1]
+    metrics["identical"] = {"pairs": int(len(pairs))}
+    log.info("identical strings shared by both vocabularies: %d", len(pairs))
+    if len(pairs) == 0:
+        if required:
+            raise ZsnerError("--init identical: the two vocabularies share no identical string")
+        log.warning("no identical strings: fallback unavailable")
+        return None
+    if len(pairs) < x.shape[1]:
+        log.warning("only %d identical strings for %d dimensions: the seed mapping is underdetermined",
+                    len(pairs), x.shape[1])
+    return procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
+
+
+def _write_run(result: MappingResult, src: WordVectors, tgt: WordVectors, spaces) -> None:
+    out, config = result.out_dir, result.config
+    write_json(out / "config.json", {"config": config.to_dict(), "src": src.source, "tgt": tgt.source,
+                                     "mapped": result.mapped, "cache_key": mapping_cache_key(src.source, tgt.source, config)})
+    _save_npy(out / "mapping.npy", result.w)
+    means = {f"{side}_mean_{i}": mean for side in ("src", "tgt") for i, mean in enumerate(spaces[side].normalizer.means)}
+    _save_npz(out / "normalization.npz", steps=np.array(config.norm_steps, dtype=str), **means)
+    result.files = {"mapping": str(out / "mapping.npy")}
+    if config.export:
+        for side, vectors in (("src", src), ("tgt", tgt)):
+            matrix = spaces[side].normalizer.apply(vectors.matrix)
+            if side == result.mapped:
+                matrix = matrix @ result.w.T
+            path = out / f"{side}.mapped.vec"
+            save_vec(path, vectors.words, matrix)
+            result.files[side] = str(path)
+        log.info("exported %d + %d mapped vectors to %s", len(src), len(tgt), out)
+
+
+def _save_npy(path, array) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    with atomic_open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def _save_npz(path, **arrays) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with atomic_open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def mapping_cache_key(src_file, tgt_file, config: MappingConfig) -> str:
+    """Stable key of (source file contents, target file contents, config incl. direction): equal keys give
+    the same mapping. Runtime-only fields (threads, block size, eval ks, export) are left out."""
+    digest = hashlib.sha256()
+    for path in (Path(src_file), Path(tgt_file)):
+        for part in [path, *sorted(path.parent.glob(path.name + ".*"))]:  # gensim .kv keeps sidecar .npy files
+            digest.update(part.name[len(path.name):].encode() + b"\0")
+            digest.update(_file_digest(part))
+    settings = {key: value for key, value in config.to_dict().items() if key not in RUNTIME_FIELDS}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> bytes:
+    if not path.is_file():
+        raise ZsnerError("no such embedding file", path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def _as_vectors(vectors) -> WordVectors:
+    return vectors if isinstance(vectors, WordVectors) else load_vectors(vectors)
+
+
+def _lap(start: float) -> float:
+    return round(time.perf_counter() - start, 2)
+
+
+@contextlib.contextmanager
+def _run_logging(out_dir: Path | None):
+    """Send ``zsner.mapping`` records to ``out_dir/training.log`` for the duration of a run."""
+    if out_dir is None:
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "training.log", mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    previous = log.level
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        log.setLevel(previous)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
