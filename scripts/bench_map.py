@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from zsner.mapping.config import MappingConfig
 from zsner.mapping.pipeline import learn_mapping
@@ -31,7 +32,7 @@ def main(argv=None) -> None:
     parser.add_argument("--src", default="en")
     parser.add_argument("--tgt", default="es")
     parser.add_argument("--data-dir")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the config's, 1; 0: torch's choice)")
     parser.add_argument("--out-root", default="runs/bench_map")
     parser.add_argument("--runs", default="default,identical", help="comma-separated: default, identical")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -47,18 +48,19 @@ def main(argv=None) -> None:
     load_before = os.getloadavg()
     results = {}
     for name in args.runs.split(","):
-        config = MappingConfig(**{**overrides, "threads": args.threads,
-                                  **({"init": "identical"} if name == "identical" else {})})
+        config = MappingConfig(**overrides).replace(threads=args.threads,
+                                                    init="identical" if name == "identical" else None)
         start = time.perf_counter()
-        result = learn_mapping(src, tgt, config, dico, Path(args.out_root) / f"{args.src}-{args.tgt}-{name}",
-                               progress=not args.quiet)
+        with logging_redirect_tqdm():
+            result = learn_mapping(src, tgt, config, dico, Path(args.out_root) / f"{args.src}-{args.tgt}-{name}",
+                                   progress=not args.quiet)
         results[name] = (result.metrics, time.perf_counter() - start, config)
     print(report(args, results, load_before, os.getloadavg()))
 
 
 def report(args, results, load_before, load_after) -> str:
-    threads = args.threads or torch.get_num_threads()
-    lines = [f"en-es style run: {args.src} -> {args.tgt}, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
+    threads = next(iter(results.values()))[2].threads or torch.get_num_threads()
+    lines = [f"bench_map: {args.src} -> {args.tgt}, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} CPUs, torch {torch.__version__}, {threads} torch threads, "
              f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f} (1-min)", "",
              "| run | stage | criterion | NN P@1 | CSLS P@1 | CSLS P@5 | CSLS P@10 | wall s |",
@@ -69,7 +71,7 @@ def report(args, results, load_before, load_after) -> str:
             adv = metrics["adversarial"]
             stage = (f"adversarial ({config.restarts} x {config.n_epochs} x {config.epoch_size:,} samples; "
                      f"chance {adv['chance_criterion']}{', FAILED' if adv['failed'] else ''})")
-            lines.append(_row(name, stage, adv, timing["adversarial"] + timing.get("chance", 0)))
+            lines.append(_row(name, stage, adv, round(timing["adversarial"] + timing.get("chance", 0), 1)))
         if "identical" in metrics and "nn" in metrics["identical"]:
             seed = metrics["identical"]
             step0 = metrics["refinement"]["identical"]["steps"][0]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from zsner.embeddings import WordVectors, load_vectors, save_vec
+from zsner.embeddings import WordVectors, save_vec
 from zsner.errors import ZsnerError
 from zsner.mapping.adversarial import Discriminator, orthogonalize
 from zsner.mapping.config import MappingConfig
-from zsner.mapping.pipeline import learn_mapping, mapping_cache_key
+from zsner.mapping.pipeline import mapping_cache_key
 from zsner.mapping.procrustes import build_dictionary, identical_pairs, procrustes
 from zsner.mapping.retrieval import (load_dictionary, mean_cosine_criterion, mean_knn_sim, precision_at_k,
                                      search, translate, unit_rows)
@@ -173,3 +173,28 @@ def test_discriminator_shape():
     net = Discriminator(8, layers=2, hid_dim=16)
     assert net(torch.zeros(5, 8)).shape == (5,)
     assert sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == 3
+
+
+def test_adversarial_restarts_keep_best_criterion_and_leave_global_rng_alone():
+    from zsner.mapping.adversarial import train_adversarial
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 8, generator=g), torch.randn(300, 8, generator=g)
+    config = MappingConfig(dis_hid_dim=16, epoch_size=320, n_epochs=2, restarts=2, seed=5, bf16=False,
+                           criterion_queries=100, dico_max_rank=300)
+    state = torch.get_rng_state()
+    result = train_adversarial(x, y, config, progress=False)
+    assert torch.equal(state, torch.get_rng_state())
+    assert [(e["seed"], e["epoch"]) for e in result.history] == [(5, 0), (5, 1), (6, 0), (6, 1)]
+    best = max(result.history, key=lambda e: e["criterion"])
+    assert result.seed == best["seed"] and round(result.criterion, 5) == best["criterion"]
+    assert torch.allclose(result.w @ result.w.T, torch.eye(8), atol=1e-5)  # nearest orthogonal matrix
+
+
+def test_learning_rate_schedule_decays_and_halves_on_a_drop():
+    from zsner.mapping.adversarial import _update_lr
+
+    config = MappingConfig()
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    assert _update_lr(opt, config, value=0.5, best=0.4) == pytest.approx(0.098)
+    assert _update_lr(opt, config, value=0.3, best=0.5) == pytest.approx(0.098 * 0.98 * 0.5)

@@ -52,12 +52,19 @@ def test_adversarial_pipeline_recovers_rotation(tmp_path):
     assert adversarial["csls"]["P@1"] < result.metrics["final"]["csls"]["P@1"]  # refinement did the last mile
 
 
-def test_identical_init_recovers_rotation_t2s():
+def test_identical_init_recovers_rotation_t2s(tmp_path):
     src, tgt, rotation = synthetic(seed=1, angle=3.0, shared=60)
-    result = learn_mapping(src, tgt, MappingConfig(**FAST, init="identical", direction="t2s"), progress=False)
+    dico = write_dictionary(tmp_path / "d.txt", src, tgt, range(200, 500))
+    result = learn_mapping(src, tgt, MappingConfig(**FAST, init="identical", direction="t2s"), dico,
+                           out_dir=tmp_path / "run", progress=False)
     assert result.metrics["identical"]["pairs"] == 60
     assert "adversarial" not in result.metrics
     np.testing.assert_allclose(result.w, rotation.T, atol=0.01)  # t2s maps target rows back onto the source
+    assert result.metrics["identical"]["csls"]["P@1"] == 100.0  # src -> tgt retrieval in the common space
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["cache_key"] is None  # in-memory vectors
+    np.testing.assert_allclose(load_vectors(tmp_path / "run" / "tgt.mapped.vec").matrix, tgt.matrix @ result.w.T,
+                               atol=1e-4)
+    np.testing.assert_allclose(load_vectors(tmp_path / "run" / "src.mapped.vec").matrix, src.matrix, atol=1e-4)
 
 
 def test_failed_adversarial_is_detected_and_falls_back_to_identical_strings():

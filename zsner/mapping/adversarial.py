@@ -76,7 +76,8 @@ class _Trainer:
         n = config.batch_size
         smooth = config.dis_smooth
         self.labels = torch.cat([torch.full((n,), 1 - smooth), torch.full((n,), smooth)])  # mapped = 1
-        self.autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if config.bf16 else contextlib.nullcontext
+        bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+        self.autocast = bf16 if config.bf16 else contextlib.nullcontext
 
     def _batch(self, grad_w: bool) -> torch.Tensor:
         n, top = self.cfg.batch_size, self.cfg.dis_most_frequent
@@ -122,6 +123,15 @@ def train_adversarial(x: torch.Tensor, y: torch.Tensor, config, progress: bool =
     ``y``; return the nearest orthogonal matrix of the W with the best unsupervised criterion over all
     epochs of all restarts."""
     best = AdversarialResult(torch.eye(x.shape[1]), float("-inf"), config.seed)
+    with torch.random.fork_rng(devices=[]):  # seeding dropout must not change the caller's random stream
+        _restarts(x, y, config, progress, best)
+    if best.criterion == float("-inf"):  # no epoch ran: the result is the identity start
+        best.criterion = mean_cosine_criterion(x, y, config.criterion_queries, config.dico_max_rank,
+                                               config.csls_k, config.block_size)
+    return best
+
+
+def _restarts(x, y, config, progress, best: AdversarialResult) -> None:
     for restart in range(config.restarts):
         seed = config.seed + restart
         trainer, lr_best = _Trainer(x, y, config, seed), float("-inf")
@@ -138,7 +148,7 @@ def train_adversarial(x: torch.Tensor, y: torch.Tensor, config, progress: bool =
             value, w = trainer.criterion()
             lr = trainer.map_opt.param_groups[0]["lr"]
             entry = {"restart": restart, "seed": seed, "epoch": epoch, "criterion": round(value, 5),
-                     "dis_loss": round(sum(losses) / max(len(losses), 1), 4), "map_lr": lr,
+                     "dis_loss": round(sum(losses) / max(len(losses), 1), 4), "map_lr": round(lr, 8),
                      "orthogonality_defect": round(orthogonality_defect(trainer.w.detach()), 5),
                      "seconds": round(time.perf_counter() - start, 1)}
             best.history.append(entry)
@@ -151,7 +161,6 @@ def train_adversarial(x: torch.Tensor, y: torch.Tensor, config, progress: bool =
                 log.info("adversarial seed %d: learning rate below %g, stopping", seed, config.min_lr)
                 break
             lr_best = max(lr_best, value)
-    return best
 
 
 def _update_lr(optimizer, config, value: float, best: float) -> float:

@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from ..errors import ZsnerError
 from .config import DICO_BUILDS, DIRECTIONS, FALLBACKS, INITS, MappingConfig
 
@@ -70,19 +72,20 @@ def run(args) -> None:
         eval_dict = dictionary_path(args.src, args.tgt, data_dir=args.data_dir)
     elif eval_dict is not None and not Path(eval_dict).is_file():
         raise ZsnerError("no such dictionary file", eval_dict)
-    handler = None
+    logger, handler = logging.getLogger("zsner.mapping"), None
     if not args.quiet:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        logging.getLogger("zsner.mapping").addHandler(handler)
+        logger.addHandler(handler)
     try:
-        result = learn_mapping(src_file, tgt_file, config, eval_dict, args.out, progress=not args.quiet)
+        with logging_redirect_tqdm(loggers=[logger]):  # log lines do not break the progress bars
+            result = learn_mapping(src_file, tgt_file, config, eval_dict, args.out, progress=not args.quiet)
     finally:
         if handler is not None:
-            logging.getLogger("zsner.mapping").removeHandler(handler)
+            logger.removeHandler(handler)
     final = result.metrics["final"]
     summary = {"out": str(args.out), "init": final["init"], "criterion": final["criterion"],
-               "adversarial_failed": result.failed}
+               "adversarial_failed": result.metrics.get("adversarial", {}).get("failed")}
     if "csls" in final:
         summary.update({"P@1_nn": final["nn"]["P@1"], "P@1_csls": final["csls"]["P@1"]})
     print(json.dumps(summary))

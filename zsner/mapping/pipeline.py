@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import time
@@ -19,14 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_open, write_json
-from ..embeddings import WordVectors, load_vectors, save_vec
+from ..atomic import write_json
+from ..embeddings import WordVectors, load_vectors
 from ..errors import ZsnerError
 from .adversarial import train_adversarial
-from .config import RUNTIME_FIELDS, MappingConfig
+from .config import MappingConfig
 from .procrustes import identical_pairs, procrustes, refine
 from .retrieval import load_dictionary, mean_cosine_criterion, precision_at_k
+from .runfolder import mapping_cache_key, write_run
 from .space import Space, training_space
+
+__all__ = ["MappingResult", "learn_mapping", "mapping_cache_key"]
 
 log = logging.getLogger("zsner.mapping")
 
@@ -70,13 +72,45 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
     clock, timing = time.perf_counter(), {}
     spaces = {side: training_space(vectors, config.max_vocab, config.lowercase, config.norm_steps)
               for side, vectors in (("src", src), ("tgt", tgt))}
-    s2t = config.direction == "s2t"
-    x, y = (spaces["src"].matrix, spaces["tgt"].matrix) if s2t else (spaces["tgt"].matrix, spaces["src"].matrix)
+    x, y = spaces["src"].matrix, spaces["tgt"].matrix
+    if config.direction == "t2s":
+        x, y = y, x
     metrics: dict = {side: {"file": vectors.source, "words": len(vectors), "training_words": len(spaces[side].words)}
                      for side, vectors in (("src", src), ("tgt", tgt))}
     evaluate = _Evaluator(spaces, config, eval_dict, metrics)
     timing["prepare"] = _lap(clock)
 
+    initial = _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress)
+    refined = {}
+    for name, w0 in initial.items():
+        start, spent = time.perf_counter(), evaluate.seconds
+        result = refine(x, y, w0, config, evaluate if evaluate.active else None, f" from {name}",
+                        config.eval_every_step)
+        timing[f"refinement_{name}"] = round(_lap(start) - (evaluate.seconds - spent), 2)
+        refined[name] = result
+        metrics.setdefault("refinement", {})[name] = {"best_step": result.best_step, "steps": result.history}
+    best = max(refined, key=lambda name: refined[name].history[refined[name].best_step]["criterion"])
+    w = refined[best].w
+    metrics["final"] = {"init": best, "refinement_step": refined[best].best_step,
+                        **refined[best].history[refined[best].best_step]}
+    log.info("final mapping: %s initialisation, refinement step %d, criterion %.5f", best,
+             refined[best].best_step, metrics["final"]["criterion"])
+    timing["evaluation"] = round(evaluate.seconds, 2)
+    result = MappingResult(w.numpy(), config, metrics, out_dir)
+    if out_dir is not None:
+        start = time.perf_counter()
+        result.files = write_run(out_dir, result.w, config, src, tgt, spaces)
+        timing["export"] = _lap(start)
+    timing["total"] = _lap(clock)
+    metrics["timing"] = timing
+    if out_dir is not None:
+        write_json(out_dir / "metrics.json", metrics)
+    log.info("timing (s): %s", json.dumps(timing))
+    return result
+
+
+def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress) -> dict[str, torch.Tensor]:
+    """The starting mappings to refine: adversarial (with its chance test) and/or identical strings."""
     initial: dict[str, torch.Tensor] = {}
     if config.init == "adversarial":
         start = time.perf_counter()
@@ -97,38 +131,12 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
     if config.init == "identical" or config.fallback == "always" or (
             config.fallback == "on-failure" and metrics["adversarial"]["failed"]):
         start = time.perf_counter()
-        w0 = _identical_init(spaces, x, y, s2t, metrics, required=config.init == "identical")
+        w0 = _identical_init(spaces, x, y, config.direction == "s2t", metrics, required=config.init == "identical")
         timing["identical"] = _lap(start)
         if w0 is not None:
             initial["identical"] = w0
             metrics["identical"].update(evaluate(w0))
-
-    refined = {}
-    for name, w0 in initial.items():
-        start, spent = time.perf_counter(), evaluate.seconds
-        result = refine(x, y, w0, config, evaluate if evaluate.active else None, f" from {name}",
-                        config.eval_every_step)
-        timing[f"refinement_{name}"] = round(_lap(start) - (evaluate.seconds - spent), 2)
-        refined[name] = result
-        metrics.setdefault("refinement", {})[name] = {"best_step": result.best_step, "steps": result.history}
-    best = max(refined, key=lambda name: refined[name].history[refined[name].best_step]["criterion"])
-    w = refined[best].w
-    metrics["final"] = {"init": best, "refinement_step": refined[best].best_step,
-                        **refined[best].history[refined[best].best_step]}
-    log.info("final mapping: %s initialisation, refinement step %d, criterion %.5f", best,
-             refined[best].best_step, metrics["final"]["criterion"])
-    timing["evaluation"] = round(evaluate.seconds, 2)
-    result = MappingResult(w.numpy(), config, metrics, out_dir)
-    if out_dir is not None:
-        start = time.perf_counter()
-        _write_run(result, src, tgt, spaces)
-        timing["export"] = _lap(start)
-    timing["total"] = _lap(clock)
-    metrics["timing"] = timing
-    if out_dir is not None:
-        write_json(out_dir / "metrics.json", metrics)
-    log.info("timing (s): %s", json.dumps(timing))
-    return result
+    return initial
 
 
 class _Evaluator:
@@ -196,62 +204,6 @@ def _identical_init(spaces, x, y, s2t, metrics, required: bool):
         log.warning("only %d identical strings for %d dimensions: the seed mapping is underdetermined",
                     len(pairs), x.shape[1])
     return procrustes(x[pairs[:, 0]], y[pairs[:, 1]])
-
-
-def _write_run(result: MappingResult, src: WordVectors, tgt: WordVectors, spaces) -> None:
-    out, config = result.out_dir, result.config
-    write_json(out / "config.json", {"config": config.to_dict(), "src": src.source, "tgt": tgt.source,
-                                     "mapped": result.mapped, "cache_key": mapping_cache_key(src.source, tgt.source, config)})
-    _save_npy(out / "mapping.npy", result.w)
-    means = {f"{side}_mean_{i}": mean for side in ("src", "tgt") for i, mean in enumerate(spaces[side].normalizer.means)}
-    _save_npz(out / "normalization.npz", steps=np.array(config.norm_steps, dtype=str), **means)
-    result.files = {"mapping": str(out / "mapping.npy")}
-    if config.export:
-        for side, vectors in (("src", src), ("tgt", tgt)):
-            matrix = spaces[side].normalizer.apply(vectors.matrix)
-            if side == result.mapped:
-                matrix = matrix @ result.w.T
-            path = out / f"{side}.mapped.vec"
-            save_vec(path, vectors.words, matrix)
-            result.files[side] = str(path)
-        log.info("exported %d + %d mapped vectors to %s", len(src), len(tgt), out)
-
-
-def _save_npy(path, array) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    with atomic_open(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-
-
-def _save_npz(path, **arrays) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    with atomic_open(path, "wb") as handle:
-        handle.write(buffer.getvalue())
-
-
-def mapping_cache_key(src_file, tgt_file, config: MappingConfig) -> str:
-    """Stable key of (source file contents, target file contents, config incl. direction): equal keys give
-    the same mapping. Runtime-only fields (threads, block size, eval ks, export) are left out."""
-    digest = hashlib.sha256()
-    for path in (Path(src_file), Path(tgt_file)):
-        for part in [path, *sorted(path.parent.glob(path.name + ".*"))]:  # gensim .kv keeps sidecar .npy files
-            digest.update(part.name[len(path.name):].encode() + b"\0")
-            digest.update(_file_digest(part))
-    settings = {key: value for key, value in config.to_dict().items() if key not in RUNTIME_FIELDS}
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest()[:16]
-
-
-def _file_digest(path: Path) -> bytes:
-    if not path.is_file():
-        raise ZsnerError("no such embedding file", path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.digest()
 
 
 def _as_vectors(vectors) -> WordVectors:
