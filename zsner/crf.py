@@ -109,12 +109,12 @@ class CRF(nn.Module):
         """
         start, transitions, end = self._scores()
         batch, length, num_tags = emissions.shape
-        steps = emissions.permute(1, 2, 0).contiguous()  # [L, T, B]
+        steps = emissions.permute(1, 2, 0).contiguous().unbind(0)  # L x [T, B]
         from_to = transitions.unsqueeze(2)  # [from, to, 1]
         score = start.unsqueeze(1) + steps[0]
         scores = [score]
-        for step in range(1, length):
-            score = (score.unsqueeze(1) + from_to).amax(0) + steps[step]
+        for step in steps[1:]:
+            score = (score.unsqueeze(1) + from_to).amax(0).add_(step)
             scores.append(score)
         offset = length - mask.sum(1)  # right-shift that puts each sequence's end at L - 1
         positions = torch.arange(length, device=emissions.device).unsqueeze(1)  # [L, 1]
@@ -124,8 +124,8 @@ class CRF(nn.Module):
         best, current = (history[-1] + end).max(dim=1)
         into = transitions.t().contiguous()  # [to, from]
         path = [current]
-        for step in range(length - 2, -1, -1):
-            current = (history[step] + into.index_select(0, current)).argmax(1)
+        for scores_at in reversed(history.unbind(0)[:-1]):
+            current = into.index_select(0, current).add_(scores_at).argmax(1)
             path.append(current)
         path.reverse()
         right_aligned = torch.stack(path, dim=1)  # [B, L]
