@@ -116,3 +116,24 @@ def test_sigkilled_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path):
     got = json.loads((killed / "metrics.json").read_text())
     assert got["dev"] == expected["dev"] and got["test"] == expected["test"]
     assert _dev_column(killed) == _dev_column(reference)
+
+
+def test_evaluate_and_predict_reproduce_the_run(tmp_path, capsys):
+    from zsner.cli import main
+
+    data = write_language(tmp_path / "data")
+    metrics = train_supervised(small_train(epochs=4), SMALL, tmp_path / "run", data_dir=data, progress_bars=False)
+    assert main(["evaluate", "--model", str(tmp_path / "run"), "--lang", "en", "--data-dir", str(data),
+                 "--out", str(tmp_path / "eval")]) == 0
+    scored = json.loads((tmp_path / "eval" / "metrics.en.json").read_text())
+    assert scored["dev"] == metrics["dev"] and scored["test"] == metrics["test"]
+    capsys.readouterr()
+    sentences = [s.words for s in read_conll(data / "ner" / "en" / "eng.testb")][:5]
+    (tmp_path / "in.txt").write_text("\n".join(" ".join(words) for words in sentences) + "\n")
+    assert main(["predict", "--model", str(tmp_path / "run"), "--input", str(tmp_path / "in.txt")]) == 0
+    blocks = capsys.readouterr().out.strip().split("\n\n")
+    tagged = [[line.split()[1] for line in block.splitlines()] for block in blocks]
+    expected = [[line.split()[2] for line in block.splitlines()]
+                for block in (tmp_path / "run" / "predictions.test.conll").read_text().strip().split("\n\n")][:5]
+    assert [[line.split()[0] for line in block.splitlines()] for block in blocks] == sentences
+    assert tagged == expected
