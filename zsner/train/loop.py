@@ -24,23 +24,23 @@ log = logging.getLogger("zsner")
 
 
 class SupervisedTask:
-    """Batches of one labelled corpus; evaluation on its dev set."""
+    """Batches of one labelled corpus (``data.corpora[split]``); evaluation on its dev set."""
 
-    def __init__(self, model, data, train: TrainConfig, tagger: TaggerConfig):
-        self.model, self.data, self.train, self.tagger = model, data, train, tagger
-        corpus = data.corpora["train"]
+    def __init__(self, model, data, train: TrainConfig, tagger: TaggerConfig, split: str = "train"):
+        self.model, self.data, self.train, self.tagger, self.split = model, data, train, tagger, split
+        corpus = data.corpora[split]
         self.keep = np.flatnonzero(corpus.lengths <= train.max_train_length)
         if len(self.keep) < len(corpus):
             log.info("skipping %d training sentences longer than %d words", len(corpus) - len(self.keep),
                      train.max_train_length)
 
     def plan_epoch(self, epoch: int) -> list:
-        lengths = self.data.corpora["train"].lengths[self.keep]
+        lengths = self.data.corpora[self.split].lengths[self.keep]
         order = bucketed_order(lengths, self.train.batch_size, np.random.default_rng([self.train.seed, epoch]))
         return [self.keep[indices] for indices in order]
 
     def loss(self, indices):
-        batch = self.data.corpora["train"].batch(indices).to(self.train.device)
+        batch = self.data.corpora[self.split].batch(indices).to(self.train.device)
         return self.model.loss(batch), len(indices)
 
     def evaluate(self) -> dict:

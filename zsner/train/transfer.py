@@ -21,7 +21,8 @@ from ..nn.augmented import AugmentedTagger
 from ..nn.tagger import count_parameters
 from .crosslingual import CrossData
 from .evaluate import evaluate, predict
-from .model_io import build_tagger, compact_state, load_archive, load_compact_state, save_archive, save_embeddings
+from .loop import SupervisedTask
+from .model_io import build_tagger, load_archive, load_compact_state, save_embeddings, save_model
 from .trainer import Trainer, seed_everything
 
 log = logging.getLogger("zsner")
@@ -65,33 +66,20 @@ class _Evaluations:
                 "tgt-test": evaluate(self.target_model, self.data.corpora["tgt-test"], tags, size, device)[0]}
 
 
-class SourceTask:
-    """Train the tagger on labelled source sentences (mono, word-nochar, word, shared)."""
+class SourceTask(SupervisedTask):
+    """Train the tagger on labelled source sentences (mono, word-nochar, word, shared); evaluate on the three
+    selection sets."""
 
     def __init__(self, model, data: CrossData, train: TrainConfig, tagger: TaggerConfig):
-        self.model, self.data, self.train, self.tagger = model, data, train, tagger
-        corpus = data.corpora["src-train"]
-        self.keep = np.flatnonzero(corpus.lengths <= train.max_train_length)
-        self.evaluate = _Evaluations(data, train, model, model)
+        super().__init__(model, data, train, tagger, split="src-train")
+        self.evaluations = _Evaluations(data, train, model, model)
 
-    def plan_epoch(self, epoch: int) -> list:
-        lengths = self.data.corpora["src-train"].lengths[self.keep]
-        order = bucketed_order(lengths, self.train.batch_size, np.random.default_rng([self.train.seed, epoch]))
-        return [self.keep[indices] for indices in order]
-
-    def loss(self, indices):
-        return self.model.loss(self.data.corpora["src-train"].batch(indices).to(self.train.device)), len(indices)
+    def evaluate(self) -> dict:
+        return self.evaluations()
 
     def save_model(self, path, extra: dict) -> None:
-        save_archive(path, {"kind": "tagger", "state": compact_state(self.model), "vocabs": self.data.vocabs.to_dict(),
-                            "tagger": dataclasses.asdict(self.tagger), "lang": self.data.src, "tgt": self.data.tgt,
-                            **extra})
-
-    def state(self) -> dict:
-        return {}
-
-    def load_state(self, state: dict) -> None:
-        pass
+        save_model(path, self.model, self.data.vocabs, self.tagger,
+                   {"kind": "tagger", "lang": self.data.src, "tgt": self.data.tgt, **extra})
 
 
 class AugmentedTask:
@@ -151,9 +139,8 @@ class AugmentedTask:
         return self.model.joint_loss(source_batch, target_batch.to(device)), len(source_indices) + len(target_positions)
 
     def save_model(self, path, extra: dict) -> None:
-        save_archive(path, {"kind": "augmented", "state": compact_state(self.model),
-                            "vocabs": self.data.vocabs.to_dict(), "tagger": dataclasses.asdict(self.tagger),
-                            "lang": self.data.src, "tgt": self.data.tgt, **extra})
+        save_model(path, self.model, self.data.vocabs, self.tagger,
+                   {"kind": "augmented", "lang": self.data.src, "tgt": self.data.tgt, **extra})
 
     def state(self) -> dict:
         return {"pseudo": self.pseudo, "history": self.history}
