@@ -8,6 +8,9 @@
 #   bash run.sh SRC TGT --backend both --model PATH [--mode MODE] [--seeds N] [flags for both backends]
 #                       [--classic FLAGS...] [--transformer FLAGS...]
 #
+# --schedule cpu (default) trains the classic base for 10 epochs with an evaluation every 300 batches, the
+# measured budget that keeps one en->es augmented seed under 30 minutes on a 2-core CPU (docs/RESULTS.md §4);
+# --schedule paper keeps the paper's 30 epochs / every 150 batches. Explicit --epochs / --eval-every win.
 # Installs zsner on first use, resolves data and vectors through the search path (--data-dir, $ZSNER_DATA,
 # ./data, ../shared/data), runs mapping -> training -> evaluation, prints the result table, and leaves
 # everything in runs/SRC-TGT-MODE/ (override with --out).
@@ -32,11 +35,14 @@ fi
 src=$1 tgt=$2
 shift 2
 backend=classic
+schedule=cpu
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) backend=${2:?--backend needs a value}; shift 2 ;;
     --backend=*) backend=${1#*=}; shift ;;
+    --schedule) schedule=${2:?--schedule needs a value}; shift 2 ;;
+    --schedule=*) schedule=${1#*=}; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -53,6 +59,12 @@ fail() {
   echo "run.sh: $*" >&2
   exit 2
 }
+
+case "$schedule" in
+  cpu) classic_schedule=(--epochs 10 --eval-every 300) ;;  # earlier in argv, so explicit flags override it
+  paper) classic_schedule=() ;;
+  *) fail "unknown --schedule '$schedule' (available: cpu, paper)" ;;
+esac
 
 classic_modes=" mono word-nochar word shared augmented "
 transformer_modes=" zero-shot augmented "
@@ -152,7 +164,8 @@ transformer_command=(python3 -m zsner.cli transformer --model "$model" --src "$s
 
 case "$backend" in
   classic)
-    exec python3 -m zsner.cli transfer --src "$src" --tgt "$tgt" "${args[@]}"
+    exec python3 -m zsner.cli transfer --src "$src" --tgt "$tgt" ${classic_schedule[@]+"${classic_schedule[@]}"} \
+      ${args[@]+"${args[@]}"}
     ;;
   transformer)
     run "${transformer_command[@]}"
@@ -161,6 +174,7 @@ case "$backend" in
     classic_out=runs/$src-$tgt-$classic_mode
     compare_out=runs/$src-$tgt-compare.md
     run python3 -m zsner.cli transfer --src "$src" --tgt "$tgt" --mode "$classic_mode" ${seeds:+--seeds "$seeds"} \
+      ${classic_schedule[@]+"${classic_schedule[@]}"} \
       ${common[@]+"${common[@]}"} ${classic_args[@]+"${classic_args[@]}"} --out "$classic_out"
     overwrite=no
     for flag in ${transformer_args[@]+"${transformer_args[@]}"} ${common[@]+"${common[@]}"}; do

@@ -214,11 +214,17 @@ def test_run_sh_maps_flags_to_the_backends(bash_run, tmp_path):
                       "--classic", "--epochs", "5", "--transformer", "--mode", "augmented", "--freeze-layers", "6")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "python3 -m zsner.cli transfer --src en --tgt es --mode shared --seeds 3 --seed 2 --epochs 5 "
+        "python3 -m zsner.cli transfer --src en --tgt es --mode shared --seeds 3 --epochs 10 --eval-every 300 --seed 2 "
+        "--epochs 5 "
         "--out runs/en-es-shared",
         f"python3 -m zsner.cli transformer --model {model} --src en --tgt es --mode augmented --seed 2 "
         "--freeze-layers 6 --out runs/en-es-transformer-augmented",
         "python3 -m zsner.cli compare runs/en-es-shared runs/en-es-transformer-augmented --out runs/en-es-compare.md"]
     result = bash_run("--backend", "both", "--model", str(model))
-    assert result.stdout.splitlines()[0].endswith("--mode augmented --out runs/en-es-augmented")
+    assert result.stdout.splitlines()[0].endswith(
+        "--mode augmented --epochs 10 --eval-every 300 --out runs/en-es-augmented")  # the CPU schedule
     assert "--mode zero-shot --out runs/en-es-transformer-zero-shot" in result.stdout
+    result = bash_run("--backend", "both", "--model", str(model), "--schedule", "paper")
+    assert result.stdout.splitlines()[0].endswith("--mode augmented --out runs/en-es-augmented")
+    result = bash_run("--backend", "both", "--model", str(model), "--schedule", "fast", dry=False)
+    assert result.returncode == 2 and "unknown --schedule 'fast'" in result.stderr
