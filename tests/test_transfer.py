@@ -14,7 +14,8 @@ from zsner.mapping.config import MappingConfig
 from zsner.mapping.pipeline import learn_mapping
 from zsner.train.crosslingual import prepare_crosslingual
 from zsner.train.run_transfer import TransferConfig, run_transfer
-from zsner.train.transfer import AugmentConfig, AugmentedTask, build_model
+from zsner.train.model_io import build_model
+from zsner.train.transfer import AugmentConfig, AugmentedTask
 
 torch.set_num_threads(1)
 SMALL = TaggerConfig(word_dim=20, char_dim=8, char_hidden=8, word_hidden=16, dense_dim=16, shared_lstm=True)
@@ -115,3 +116,52 @@ def test_end_to_end_augmented_run_writes_report(languages, tmp_path):
     for figure in ("fig2_length_vs_accuracy.png", "fig3_tsne_entities.png"):
         assert (out / figure).stat().st_size > 1000
     assert (out / "results.md").read_text() == result["table"]
+    _check_reloaded_models_reproduce_the_run(root, out / "seed2", gold, tmp_path)
+
+
+def _check_reloaded_models_reproduce_the_run(root, seed_dir, gold, tmp_path):
+    """``zsner evaluate`` / ``predict`` on a transfer variant's folder (its best-src-dev.pt) give the run's own
+    target-test predictions, for the tagger (Cross-Shared) and the Cross-Augmented target model."""
+    from zsner.errors import ZsnerError
+    from zsner.train.apply import evaluate_language, predict_file
+
+    for variant in ("shared", "augmented"):
+        folder = seed_dir / variant
+        expected = json.loads((folder / "metrics.json").read_text())["criteria"]["src-dev"]["tgt_test_f1"]
+        results = evaluate_language(folder, "es", out=tmp_path / f"eval-{variant}", data_dir=root)
+        assert results["test"]["micro"]["f1"] == expected, variant
+        assert ((tmp_path / f"eval-{variant}" / "predictions.es.test.conll").read_text()
+                == (folder / "predictions.src-dev.tgt-test.conll").read_text())
+        text = tmp_path / "es.txt"
+        test = read_conll(root / "ner" / "es" / "esp.testb", "latin-1")
+        text.write_text("\n".join(" ".join(s.words) for s in test) + "\n")
+        predict_file(folder, text, False, "utf-8", "", str(tmp_path / f"tagged-{variant}.conll"))
+        tagged = [[line.split()[1] for line in block.splitlines()]
+                  for block in (tmp_path / f"tagged-{variant}.conll").read_text().strip().split("\n\n")]
+        assert span_metrics(gold, tagged)["micro"]["f1"] == expected
+    with pytest.raises(ZsnerError, match="reads en and es, not nl"):
+        evaluate_language(seed_dir / "augmented", "nl", data_dir=root)
+
+
+def test_extend_adds_unseen_target_words_with_their_vectors(languages, tmp_path):
+    from zsner.data.conll import Sentence
+    from zsner.data.vocab import word_id
+    from zsner.embeddings import load_vectors
+    from zsner.train.apply import extend
+
+    root, mapping = languages
+    data = _data(root, mapping)
+    model = build_model("augmented", SMALL, data.vocabs)
+    model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
+    before = model.encoder.word_embedding.weight.detach().clone()
+    vectors_file = tmp_path / "new.vec"
+    vector = np.arange(20, dtype=np.float32) / 10
+    vectors_file.write_text("2 20\nzzznuevo " + " ".join(map(str, vector)) + "\nzzzotro" + " 0" * 20 + "\n")
+    sentences = [Sentence(["zzznuevo", "sin-vector"], ["O", "O"])]
+    assert word_id(data.vocabs.words, "zzznuevo", "es:") == 1
+    assert extend(model, data.vocabs, sentences, load_vectors(vectors_file), "es:") == 1
+    new = word_id(data.vocabs.words, "zzznuevo", "es:")
+    assert new == len(before) and word_id(data.vocabs.words, "sin-vector", "es:") == 1
+    table = model.encoder.word_embedding.weight
+    assert torch.equal(table[: len(before)], before) and torch.allclose(table[new], torch.from_numpy(vector))
+    assert model.target_encoder.word_embedding is model.encoder.word_embedding and not table.requires_grad

@@ -1,9 +1,15 @@
-"""Apply a trained tagger: to another language's vectors (cross-lingual), to a labelled set, or to raw text."""
+"""Apply a trained tagger: to another language's vectors (cross-lingual), to a labelled set, or to raw text.
+
+Two kinds of model files: a monolingual tagger (``zsner train``; other languages go through ``retarget``) and a
+transfer model (``zsner transfer``: a joint ``"<lang>:<word>"`` vocabulary over the common space, tagger or
+Cross-Augmented). A transfer model reads text of its source or target language; ``--embeddings`` (that
+language's vectors in the common space, e.g. the mapping's ``tgt.mapped.vec``) adds the words it has not seen."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..atomic import write_json
@@ -13,7 +19,7 @@ from ..data.vocab import Vocabulary, build_word_vocab, embedding_matrix
 from ..embeddings import WordVectors
 from ..errors import ZsnerError
 from .evaluate import evaluate, predict
-from .model_io import load_model
+from .model_io import load_model, model_file
 from .prepare import load_language_vectors, read_splits
 
 
@@ -27,23 +33,57 @@ def retarget(model, vocabs, sentences: list[Sentence], vectors: WordVectors) -> 
     return words
 
 
-def _prepare(model_path, sentences: list[Sentence], lang: str | None, embeddings: str, data_dir=None):
+def extend(model, vocabs, sentences: list[Sentence], vectors: WordVectors, prefix: str) -> int:
+    """Add the words of ``sentences`` that ``vectors`` knows to a joint vocabulary under ``prefix`` (rows already
+    there keep their vectors). Returns the number of words added."""
+    words = vocabs.words
+    before = len(words)
+    build_word_vocab([], [w for s in sentences for w in s.words], vectors, words, prefix)
+    table = model.encoder.word_embedding.weight.detach().cpu().numpy()
+    added = np.zeros((len(words) - before, table.shape[1]), dtype=np.float32)
+    for row, entry in enumerate(words.items[before:]):
+        added[row] = vectors.vector(entry[len(prefix):])
+    matrix = torch.from_numpy(np.concatenate([table, added]))
+    model.encoder.set_word_embeddings(matrix)
+    if hasattr(model, "target_encoder"):  # Cross-Augmented: one table shared by both encoders
+        model.target_encoder.word_embedding = model.encoder.word_embedding
+    return len(words) - before
+
+
+def _load(model_path, lang: str | None):
+    """The model and the vocabulary prefix for text of ``lang`` (a transfer model must know the language)."""
     model, vocabs, config, archive = load_model(model_path)
-    if embeddings or (lang and lang != archive.get("lang")):
+    if not archive.get("tgt"):
+        return model, vocabs, config, archive, ""
+    lang = lang or archive["tgt"]
+    if lang not in (archive["lang"], archive["tgt"]):
+        raise ZsnerError(f"this transfer model reads {archive['lang']} and {archive['tgt']}, not {lang}",
+                         model_file(model_path))
+    return model, vocabs, config, archive, f"{lang}:"
+
+
+def _adapt(loaded, sentences: list[Sentence], lang: str | None, embeddings: str, data_dir=None):
+    """Give the model vectors for the words of ``sentences``: extend a transfer model's joint vocabulary with
+    ``embeddings``, or swap a monolingual model's table for ``lang``'s vectors."""
+    model, vocabs, _, archive, prefix = loaded
+    if prefix and embeddings:
+        extend(model, vocabs, sentences, load_language_vectors(prefix[:-1], embeddings, 0, data_dir), prefix)
+    elif not prefix and (embeddings or (lang and lang != archive.get("lang"))):
         retarget(model, vocabs, sentences, load_language_vectors(lang or "", embeddings, 0, data_dir))
-    return model, vocabs, config
 
 
 def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, data_dir=None, threads: int = 1) -> dict:
     """Dev and test metrics of a trained model on ``lang``; predictions and metrics written to ``out``."""
     torch.set_num_threads(threads)
+    loaded = _load(model_path, lang)
+    model, vocabs, config, _, prefix = loaded
     splits = read_splits(lang, data_dir=data_dir)
     del splits["train"]
-    model, vocabs, config = _prepare(model_path, splits["dev"] + splits["test"], lang, embeddings, data_dir)
+    _adapt(loaded, splits["dev"] + splits["test"], lang, embeddings, data_dir)
     out = Path(out) if out else (Path(model_path) if Path(model_path).is_dir() else Path(model_path).parent)
     results = {}
     for split, sentences in splits.items():
-        corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, vocabs.tags, config.max_word_length)
+        corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, vocabs.tags, config.max_word_length, prefix=prefix)
         metrics, predicted = evaluate(model, corpus, vocabs.tags.items, progress=True, desc=f"evaluate {split}")
         write_conll(out / f"predictions.{lang}.{split}.conll", sentences, predicted)
         results[split] = metrics
@@ -66,11 +106,14 @@ def read_text(path: Path, encoding: str) -> list[Sentence]:
     return sentences
 
 
-def predict_file(model_path, path: Path, conll: bool, encoding: str, embeddings: str, output: str, threads: int = 1):
+def predict_file(model_path, path: Path, conll: bool, encoding: str, embeddings: str, output: str, threads: int = 1,
+                 lang: str | None = None):
     torch.set_num_threads(threads)
+    loaded = _load(model_path, lang)
+    model, vocabs, config, _, prefix = loaded
     sentences = read_conll(path, encoding) if conll else read_text(path, encoding)
-    model, vocabs, config = _prepare(model_path, sentences, None, embeddings)
-    corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, None, config.max_word_length)
+    _adapt(loaded, sentences, lang, embeddings)
+    corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, None, config.max_word_length, prefix=prefix)
     from ..data.tags import convert
 
     predicted = [convert(tags, "iob2") for tags in predict(model, corpus, vocabs.tags.items)]

@@ -18,7 +18,7 @@ def add_parser(sub):
     train.set_defaults(func=run_train)
 
     evaluate = sub.add_parser("evaluate", help="score a trained model on a language's dev and test sets")
-    evaluate.add_argument("--model", required=True, help="run folder or model file")
+    evaluate.add_argument("--model", required=True, help="run folder or model file (of zsner train or transfer)")
     evaluate.add_argument("--lang", required=True)
     evaluate.add_argument("--embeddings", default="", help="vectors for --lang (default: the search path's; "
                                                            "for cross-lingual use, vectors in the model's space)")
@@ -33,6 +33,7 @@ def add_parser(sub):
     predict.add_argument("--conll", action="store_true", help="input is CoNLL (word first, tag last)")
     predict.add_argument("--encoding", default="utf-8")
     predict.add_argument("--embeddings", default="", help="vectors for the input's language (default: model's vocab)")
+    predict.add_argument("--lang", default=None, help="language of the input, for transfer models (default: target)")
     predict.add_argument("--output", default="-", help="CoNLL output (word [gold] predicted); - for stdout")
     predict.add_argument("--threads", type=int, default=1)
     predict.set_defaults(func=run_predict)
@@ -76,7 +77,8 @@ def run_evaluate(args):
 def run_predict(args):
     from .apply import predict_file
 
-    predict_file(args.model, Path(args.input), args.conll, args.encoding, args.embeddings, args.output, args.threads)
+    predict_file(args.model, Path(args.input), args.conll, args.encoding, args.embeddings, args.output, args.threads,
+                 args.lang)
 
 
 def run_transfer_command(args):

@@ -59,6 +59,19 @@ def build_tagger(config: TaggerConfig, vocabs: Vocabs) -> Tagger:
     return Tagger(config, len(vocabs.words), len(vocabs.chars), len(vocabs.tags), constraints)
 
 
+def build_model(kind: str, config: TaggerConfig, vocabs: Vocabs):
+    """A fresh model of an archive's ``kind``: ``tagger`` or ``augmented`` (Cross-Augmented: source tagger plus
+    target encoder)."""
+    source = build_tagger(config, vocabs)
+    if kind == "augmented":
+        from ..nn.augmented import AugmentedTagger
+
+        return AugmentedTagger(source, config, len(vocabs.tags), allowed_transitions(vocabs.tags.items, "iobes"))
+    if kind != "tagger":
+        raise ZsnerError(f"unknown model kind {kind!r} in the model file")
+    return source
+
+
 def save_model(path, model: Tagger, vocabs: Vocabs, tagger_config: TaggerConfig, extra: dict | None = None) -> None:
     """Weights (frozen embeddings excluded: they live in ``embeddings.npy`` beside the file), vocabularies and
     the architecture config."""
@@ -66,15 +79,23 @@ def save_model(path, model: Tagger, vocabs: Vocabs, tagger_config: TaggerConfig,
                         "tagger": to_dict(tagger_config), "embeddings": EMBEDDINGS_FILE, **(extra or {})})
 
 
-def load_model(path) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
-    """``path`` is a model file or a run folder (its ``best-model.pt``)."""
+def model_file(path) -> Path:
+    """A model file, or in a run folder its ``best-model.pt`` (``zsner train``) or ``best-src-dev.pt`` (a transfer
+    variant's folder: the checkpoint of the unsupervised selection criterion)."""
     path = Path(path)
     if path.is_dir():
-        path = path / MODEL_FILE
+        candidates = [path / MODEL_FILE, path / "best-src-dev.pt"]
+        return next((candidate for candidate in candidates if candidate.is_file()), candidates[0])
+    return path
+
+
+def load_model(path) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
+    """A tagger or Cross-Augmented model from a model file or run folder (see ``model_file``)."""
+    path = model_file(path)
     archive = load_archive(path)
     config = from_dict(TaggerConfig, archive["tagger"])
     vocabs = Vocabs.from_dict(archive["vocabs"])
-    model = build_tagger(config, vocabs)
+    model = build_model(archive.get("kind", "tagger"), config, vocabs)
     load_compact_state(model, archive["state"])
     if "encoder.word_embedding.weight" not in archive["state"]:
         table = path.parent / archive.get("embeddings", EMBEDDINGS_FILE)

@@ -22,7 +22,7 @@ from ..nn.tagger import count_parameters
 from .crosslingual import CrossData
 from .evaluate import evaluate, predict
 from .loop import SupervisedTask
-from .model_io import build_tagger, load_archive, load_compact_state, save_embeddings, save_model
+from .model_io import build_model, load_archive, load_compact_state, save_embeddings, save_model
 from .trainer import Trainer, seed_everything
 
 log = logging.getLogger("zsner")
@@ -70,7 +70,7 @@ class SourceTask(SupervisedTask):
     """Train the tagger on labelled source sentences (mono, word-nochar, word, shared); evaluate on the three
     selection sets."""
 
-    def __init__(self, model, data: CrossData, train: TrainConfig, tagger: TaggerConfig):
+    def __init__(self, model: AugmentedTagger, data: CrossData, train: TrainConfig, tagger: TaggerConfig):
         super().__init__(model, data, train, tagger, split="src-train")
         self.evaluations = _Evaluations(data, train, model, model)
 
@@ -168,15 +168,6 @@ class _Subset:
 
 def _cycle(batches: list, count: int) -> list:
     return [batches[i % len(batches)] for i in range(count)]
-
-
-def build_model(kind: str, tagger: TaggerConfig, vocabs):
-    source = build_tagger(tagger, vocabs)
-    if kind == "augmented":
-        from ..data.tags import allowed_transitions
-
-        return AugmentedTagger(source, tagger, len(vocabs.tags), allowed_transitions(vocabs.tags.items, "iobes"))
-    return source
 
 
 def load_transfer_model(path, embeddings: np.ndarray):
