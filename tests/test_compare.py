@@ -119,6 +119,19 @@ def test_transformer_seeds_pool_and_other_configs_stay_apart(tmp_path):
     assert rows[2][3:6] == ["1", "40.00", "41.00"]
 
 
+def test_multi_target_transformer_run_gives_one_row_per_target(tmp_path):
+    folder = transformer_folder(tmp_path, "en-xx", f1=(60.5, 61.0))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["tgt"] = ["es", "nl", "de"]
+    scores = {"src-dev": {"es": 60.5, "nl": 66.2, "de": 58.4}, "tgt-dev": {"es": 61.0, "nl": 65.0, "de": 59.9}}
+    metrics["selection"] = {c: {"step": 10, "test": {lang: {"micro": {"f1": f1}} for lang, f1 in values.items()}}
+                            for c, values in scores.items()}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    rows = table_rows(compare_runs([folder]))
+    assert [(r[2], r[4], r[5]) for r in rows] == [("en→es", "60.50", "61.00"), ("en→nl", "66.20", "65.00"),
+                                                  ("en→de", "58.40", "59.90")]
+
+
 def test_json_output(runs, tmp_path, capsys):
     out = tmp_path / "report" / "en-es-compare.md"
     assert main(["compare", str(runs["es-classic"]), str(runs["es-xfmr"]), "--json", "--out", str(out)]) == 0

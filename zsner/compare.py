@@ -4,7 +4,7 @@
 
 A classic folder is a ``zsner transfer`` run (``results.json`` with ``summaries``: one row per variant, mean ± std
 over its seeds); a transformer folder is a ``zsner transformer`` run (``metrics.json`` with ``criteria`` and
-``speed``: one row per folder; folders of the same model, mode, pair and configuration that differ only in their
+``speed``: one row per target language; folders of the same model, mode, pair and configuration that differ only in their
 seed are pooled into one row, mean ± std). Columns: target-test F1 of the model chosen by each selection criterion
 (src-dev, tgt-dev, tgt-test; "–" where a backend has no such criterion), trainable parameters, mean training
 seconds and inference speed (target test sentences per second; "–" where a run did not record it). Rows are
@@ -95,12 +95,25 @@ def _transformer_label(metrics: dict) -> str:
     return f"{name} ({', '.join(details)})"
 
 
+def _target_f1(metrics: dict, criterion: str, lang: str, first: str):
+    """Target-test F1 of ``lang`` under ``criterion``: ``selection`` holds every target of a multi-target run,
+    ``criteria`` the first target only."""
+    chosen = (metrics.get("selection") or {}).get(criterion)
+    if isinstance(chosen, dict) and isinstance(chosen.get("test"), dict) and lang in chosen["test"]:
+        return chosen["test"][lang]["micro"]["f1"]
+    entry = metrics["criteria"].get(criterion)
+    return entry.get("tgt_test_f1") if isinstance(entry, dict) and lang == first else None
+
+
 def _transformer_rows(path: Path, metrics: dict) -> list[dict]:
+    """One row per target language (a run evaluated on es,nl,de gives three rows)."""
     criteria = metrics["criteria"]
     if not isinstance(criteria, dict):
         raise ZsnerError("metrics.json: criteria is not an object", path / "metrics.json")
-    src, tgt = _join(metrics.get("src")), _join(metrics.get("tgt"))
-    if not src or not tgt:
+    src = _join(metrics.get("src"))
+    targets = metrics.get("tgt") if isinstance(metrics.get("tgt"), list) else _join(metrics.get("tgt")).split(",")
+    targets = [lang for lang in targets if lang]
+    if not src or not targets:
         raise ZsnerError("metrics.json lacks src / tgt", path / "metrics.json")
     config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
     key = json.dumps({section: {k: v for k, v in values.items() if k not in _INCIDENTAL}
@@ -109,17 +122,17 @@ def _transformer_rows(path: Path, metrics: dict) -> list[dict]:
     seed = metrics.get("seed")
     return [{"backend": "transformer", "label": _transformer_label(metrics),
              "model": metrics.get("model_name") or Path(str(metrics.get("model", ""))).name,
-             "mode": metrics.get("mode"), "src": src, "tgt": tgt, "seeds": [seed] if seed is not None else [],
-             "f1": {criterion: _stats([criteria[criterion].get("tgt_test_f1")])
+             "mode": metrics.get("mode"), "src": src, "tgt": lang, "seeds": [seed] if seed is not None else [],
+             "f1": {criterion: _stats([_target_f1(metrics, criterion, lang, targets[0])])
                     if isinstance(criteria.get(criterion), dict) else None for criterion in CRITERIA},
              "parameters": metrics.get("parameters"), "parameters_total": metrics.get("parameters_total"),
              "train_seconds": metrics.get("train_seconds", speed.get("train_seconds")),
              "inference_sentences_per_second": speed.get("inference_sentences_per_second"),
-             "run_dirs": [str(path)], "_key": key}]
+             "run_dirs": [str(path)], "_key": key} for lang in targets]
 
 
 def load_run(path) -> list[dict]:
-    """The rows of one run folder (classic: one per variant; transformer: one)."""
+    """The rows of one run folder (classic: one per variant; transformer: one per target language)."""
     path = Path(path)
     if not path.is_dir():
         raise ZsnerError("no such run folder", path)
