@@ -11,7 +11,7 @@ import torch
 from ..embeddings import load_vectors
 from ..resources import embedding_path
 from .evaluate import predict
-from .transfer import load_transfer_model
+from .model_io import load_model
 
 log = logging.getLogger("zsner")
 
@@ -106,7 +106,7 @@ def write_figures(out: Path, data, results: dict, config, sample: int = 200) -> 
     base = config.base if config.mode == "augmented" else config.mode
     first = results[base][0]["seed"]
     folder = out / f"seed{first}" / (base if config.mode == "augmented" else "")
-    model, _ = load_transfer_model(folder / "best-src-dev.pt", data.embeddings)
+    model = load_model(folder / "best-src-dev.pt", data.embeddings)[0]
     tag_names = data.vocabs.tags.items
     lengths, ratios = length_accuracy(model, data.corpora["tgt-dev"], tag_names)
     figure_length(out / "fig2_length_vs_accuracy.png", lengths, ratios,

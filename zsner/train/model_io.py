@@ -89,17 +89,21 @@ def model_file(path) -> Path:
     return path
 
 
-def load_model(path) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
-    """A tagger or Cross-Augmented model from a model file or run folder (see ``model_file``)."""
+def load_model(path, embeddings: np.ndarray | None = None) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
+    """A tagger or Cross-Augmented model from a model file or run folder (see ``model_file``). A frozen word table
+    comes from ``embeddings`` when the caller already holds it, else from the file beside the model."""
     path = model_file(path)
     archive = load_archive(path)
     config = from_dict(TaggerConfig, archive["tagger"])
     vocabs = Vocabs.from_dict(archive["vocabs"])
     model = build_model(archive.get("kind", "tagger"), config, vocabs)
     load_compact_state(model, archive["state"])
-    if "encoder.word_embedding.weight" not in archive["state"]:
+    if "encoder.word_embedding.weight" in archive["state"]:
+        return model, vocabs, config, archive
+    if embeddings is None:
         table = path.parent / archive.get("embeddings", EMBEDDINGS_FILE)
         if not table.is_file():
             raise ZsnerError("the model's word-embedding table is missing", table)
-        model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(np.load(table)))
+        embeddings = np.load(table)
+    model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(embeddings))
     return model, vocabs, config, archive

@@ -18,11 +18,11 @@ from ..config import TaggerConfig, TrainConfig, save_configs
 from ..data.batches import bucketed_order
 from ..data.conll import write_conll
 from ..nn.augmented import AugmentedTagger
-from ..nn.tagger import count_parameters
+from ..nn.tagger import Tagger, count_parameters
 from .crosslingual import CrossData
 from .evaluate import evaluate, predict
 from .loop import SupervisedTask
-from .model_io import build_model, load_archive, load_compact_state, save_embeddings, save_model
+from .model_io import build_model, load_model, save_embeddings, save_model
 from .trainer import Trainer, seed_everything
 
 log = logging.getLogger("zsner")
@@ -70,7 +70,7 @@ class SourceTask(SupervisedTask):
     """Train the tagger on labelled source sentences (mono, word-nochar, word, shared); evaluate on the three
     selection sets."""
 
-    def __init__(self, model: AugmentedTagger, data: CrossData, train: TrainConfig, tagger: TaggerConfig):
+    def __init__(self, model: Tagger, data: CrossData, train: TrainConfig, tagger: TaggerConfig):
         super().__init__(model, data, train, tagger, split="src-train")
         self.evaluations = _Evaluations(data, train, model, model)
 
@@ -170,18 +170,6 @@ def _cycle(batches: list, count: int) -> list:
     return [batches[i % len(batches)] for i in range(count)]
 
 
-def load_transfer_model(path, embeddings: np.ndarray):
-    archive = load_archive(path)
-    from .prepare import Vocabs
-
-    vocabs = Vocabs.from_dict(archive["vocabs"])
-    tagger = TaggerConfig(**archive["tagger"])
-    model = build_model(archive["kind"], tagger, vocabs)
-    load_compact_state(model, archive["state"])
-    model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(embeddings))
-    return model, archive
-
-
 def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: TaggerConfig, out_dir: Path,
                   augment: AugmentConfig | None = None, base_model: Path | None = None, bars: bool = True) -> dict:
     """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1."""
@@ -191,7 +179,7 @@ def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: Tagger
     save_configs(out_dir / "config.json", train=train, tagger=tagger, **({"augment": augment} if augment else {}))
     save_embeddings(out_dir, data.embeddings)
     if mode == "augmented":
-        source, _ = load_transfer_model(base_model, data.embeddings)
+        source = load_model(base_model, data.embeddings)[0]
         model = build_model("augmented", tagger, data.vocabs)
         model.source.load_state_dict(source.state_dict())
         task = AugmentedTask(model, data, train, tagger, augment)
@@ -215,7 +203,7 @@ def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, m
     test_sentences, test_seconds = 0, 0.0
     for criterion, (_, file_name) in CRITERIA.items():
         step = state.best[criterion]["step"]
-        chosen, _ = load_transfer_model(out_dir / file_name, data.embeddings)
+        chosen = load_model(out_dir / file_name, data.embeddings)[0]
         clock = time.perf_counter()
         metrics, predicted = evaluate(chosen, data.corpora["tgt-test"], data.vocabs.tags.items,
                                       train.eval_batch_size, train.device)
