@@ -19,7 +19,7 @@ import torch
 
 from zsner.data.batches import EncodedCorpus
 from zsner.evaluation import span_metrics
-from zsner.train.apply import _load
+from zsner.train.apply import open_model
 from zsner.train.evaluate import predict
 from zsner.train.prepare import read_splits
 
@@ -33,16 +33,20 @@ def main(argv=None):
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    model, vocabs, config, _, prefix = _load(args.model, args.lang)
+    model, vocabs, config, _, prefix = open_model(args.model, args.lang)
     sentences = read_splits(args.lang, data_dir=args.data_dir)["train"]
     corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, None, config.max_word_length, prefix=prefix)
     predicted = predict(model, corpus, vocabs.tags.items)
     gold = [s.tags for s in sentences]
     lengths = np.array([len(s.words) for s in sentences])
+
+    def scored(keep: np.ndarray) -> dict:
+        return span_metrics([gold[i] for i in keep], [predicted[i] for i in keep])["micro"]
+
     rows = []
     for threshold in [int(t) for t in args.thresholds.split(",")]:
         keep = np.flatnonzero(lengths <= threshold)
-        micro = span_metrics([gold[i] for i in keep], [predicted[i] for i in keep])["micro"]
+        micro = scored(keep)
         rows.append({"threshold": threshold, "sentences": int(len(keep)), "tokens": int(lengths[keep].sum()),
                      "precision": micro["precision"], "recall": micro["recall"], "f1": micro["f1"]})
     edges = [1, 6, 11, 21, 31, 41, 61, 10**6]
@@ -50,9 +54,8 @@ def main(argv=None):
     for low, high in zip(edges[:-1], edges[1:]):
         keep = np.flatnonzero((lengths >= low) & (lengths < high))
         if len(keep):
-            micro = span_metrics([gold[i] for i in keep], [predicted[i] for i in keep])["micro"]
             bins.append({"lengths": f"{low}-{high - 1}" if high < 10**6 else f">={low}", "sentences": int(len(keep)),
-                         "f1": micro["f1"]})
+                         "f1": scored(keep)["f1"]})
     low, high = int(lengths.min()), int(lengths.max())
     kept_share = float(np.mean([(lengths <= l).mean() for l in range(low, high + 1)]))
     print(f"{args.lang} train: {len(sentences)} sentences, lengths {low}-{high}; a threshold l ~ U({low}, {high}) "

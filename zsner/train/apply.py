@@ -50,7 +50,7 @@ def extend(model, vocabs, sentences: list[Sentence], vectors: WordVectors, prefi
     return len(words) - before
 
 
-def _load(model_path, lang: str | None):
+def open_model(model_path, lang: str | None):
     """The model and the vocabulary prefix for text of ``lang`` (a transfer model must know the language)."""
     model, vocabs, config, archive = load_model(model_path)
     if not archive.get("tgt"):
@@ -75,7 +75,7 @@ def _adapt(loaded, sentences: list[Sentence], lang: str | None, embeddings: str,
 def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, data_dir=None, threads: int = 1) -> dict:
     """Dev and test metrics of a trained model on ``lang``; predictions and metrics written to ``out``."""
     torch.set_num_threads(threads)
-    loaded = _load(model_path, lang)
+    loaded = open_model(model_path, lang)
     model, vocabs, config, _, prefix = loaded
     splits = read_splits(lang, data_dir=data_dir)
     del splits["train"]
@@ -109,7 +109,7 @@ def read_text(path: Path, encoding: str) -> list[Sentence]:
 def predict_file(model_path, path: Path, conll: bool, encoding: str, embeddings: str, output: str, threads: int = 1,
                  lang: str | None = None):
     torch.set_num_threads(threads)
-    loaded = _load(model_path, lang)
+    loaded = open_model(model_path, lang)
     model, vocabs, config, _, prefix = loaded
     sentences = read_conll(path, encoding) if conll else read_text(path, encoding)
     _adapt(loaded, sentences, lang, embeddings)
