@@ -12,10 +12,10 @@ from zsner.data.conll import read_conll
 from zsner.evaluation import span_metrics
 from zsner.mapping.config import MappingConfig
 from zsner.mapping.pipeline import learn_mapping
-from zsner.train.crosslingual import prepare_crosslingual
-from zsner.train.run_transfer import TransferConfig, run_transfer
+from zsner.transfer.data import prepare_crosslingual
+from zsner.transfer.pipeline import TransferConfig, run_transfer
 from zsner.train.model_io import build_model
-from zsner.train.transfer import AugmentConfig, AugmentedTask
+from zsner.transfer.variants import AugmentConfig, AugmentedTask
 
 torch.set_num_threads(1)
 SMALL = TaggerConfig(word_dim=20, char_dim=8, char_hidden=8, word_hidden=16, dense_dim=16, shared_lstm=True)

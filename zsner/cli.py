@@ -44,9 +44,11 @@ def _feature_commands():
     from . import compare
     from .mapping import cli as mapping_cli
     from .train import cli as train_cli
+    from .transfer import cli as transfer_cli
     from .transformer import cli as transformer_cli
 
-    return [train_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser, compare.add_parser]
+    return [train_cli.add_parser, transfer_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser,
+            compare.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,7 +64,7 @@ def build_model(kind: str, config: TaggerConfig, vocabs: Vocabs):
     target encoder)."""
     source = build_tagger(config, vocabs)
     if kind == "augmented":
-        from ..nn.augmented import AugmentedTagger
+        from ..transfer.augmented import AugmentedTagger
 
         return AugmentedTagger(source, config, len(vocabs.tags), allowed_transitions(vocabs.tags.items, "iobes"))
     if kind != "tagger":

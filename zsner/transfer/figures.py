@@ -10,8 +10,8 @@ import torch
 
 from ..embeddings import load_vectors
 from ..resources import embedding_path
-from .evaluate import predict
-from .model_io import load_model
+from ..train.evaluate import predict
+from ..train.model_io import load_model
 
 log = logging.getLogger("zsner")
 

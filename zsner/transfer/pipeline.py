@@ -12,9 +12,9 @@ from ..atomic import write_json, write_text
 from ..config import TaggerConfig, TrainConfig
 from ..errors import ZsnerError
 from ..report import aggregate, markdown_table
-from .crosslingual import default_direction, ensure_mapping, prepare_crosslingual, read_crosslingual
-from .loop import attach_log
-from .transfer import MODES, AugmentConfig, train_variant, variant_tagger
+from .data import default_direction, ensure_mapping, prepare_crosslingual, read_crosslingual
+from ..train.loop import attach_log
+from .variants import MODES, AugmentConfig, train_variant, variant_tagger
 
 log = logging.getLogger("zsner")
 stage_log = logging.getLogger("zsner.stage")  # one line per finished stage; the CLI shows these

@@ -17,13 +17,13 @@ from ..atomic import write_json
 from ..config import TaggerConfig, TrainConfig, save_configs
 from ..data.batches import bucketed_order
 from ..data.conll import write_conll
-from ..nn.augmented import AugmentedTagger
+from .augmented import AugmentedTagger
 from ..nn.tagger import Tagger, count_parameters
-from .crosslingual import CrossData
-from .evaluate import evaluate, predict
-from .loop import SupervisedTask
-from .model_io import build_model, load_model, save_embeddings, save_model
-from .trainer import Trainer, seed_everything
+from .data import CrossData
+from ..train.evaluate import evaluate, predict
+from ..train.loop import SupervisedTask
+from ..train.model_io import build_model, load_model, save_embeddings, save_model
+from ..train.trainer import Trainer, seed_everything
 
 log = logging.getLogger("zsner")
 MODES = ("mono", "word-nochar", "word", "shared", "augmented")

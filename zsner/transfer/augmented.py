@@ -13,7 +13,7 @@ from torch import nn
 from ..config import TaggerConfig
 from ..crf import CRF
 from ..data.batches import Batch
-from .tagger import SentenceEncoder, Tagger
+from ..nn.tagger import SentenceEncoder, Tagger
 
 
 class AugmentedTagger(nn.Module):

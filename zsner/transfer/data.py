@@ -21,7 +21,7 @@ from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_mat
 from ..embeddings import WordVectors, load_vectors
 from ..errors import ZsnerError
 from ..resources import dataset, dataset_path, dictionary_path, embedding_path
-from .prepare import Vocabs, read_splits
+from ..train.prepare import Vocabs, read_splits
 
 log = logging.getLogger("zsner")
 PAPER_DIRECTIONS = {"ar": "t2s", "fi": "t2s"}  # Bari et al.: s2t for es/nl/de, t2s for ar/fi
