@@ -142,3 +142,16 @@ def test_config_rejects_bad_values(bad):
 
     with pytest.raises(ZsnerError):
         MappingConfig(**bad)
+
+
+def test_identity_init_refines_a_nearly_shared_space(tmp_path):
+    """Spaces that already share axes up to a small rotation (like encoder vectors): refinement from the
+    identity closes the gap, and the criterion prefers the refined mapping over the identity."""
+    src, tgt, rotation = synthetic(seed=2, angle=0.15)
+    assert 0.02 < np.abs(rotation - np.eye(D)).max() < 0.5
+    dico = write_dictionary(tmp_path / "d.txt", src, tgt, range(0, N, 3))
+    result = learn_mapping(src, tgt, MappingConfig(**FAST, init="identity"), dico, progress=False)
+    assert "adversarial" not in result.metrics and "identical" not in result.metrics
+    assert result.metrics["final"]["init"] == "identity" and result.metrics["final"]["refinement_step"] > 0
+    assert np.abs(result.w - rotation).max() < 0.01
+    assert result.metrics["final"]["csls"]["P@1"] >= result.metrics["identity"]["csls"]["P@1"]

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from ..errors import ZsnerError
 
 DIRECTIONS = ("s2t", "t2s")
-INITS = ("adversarial", "identical")
+INITS = ("adversarial", "identical", "identity")
 FALLBACKS = ("always", "on-failure", "none")
 DICO_BUILDS = ("S2T", "T2S", "S2T|T2S", "S2T&T2S")
 NORM_STEPS = ("", "center", "renorm")
@@ -33,7 +33,8 @@ class MappingConfig:
     lowercase: bool = True            # most frequent casing wins on collisions
     normalize: str = ""               # comma-separated steps, e.g. "renorm,center,renorm" (MUSE: none)
     direction: str = "s2t"            # s2t: W maps source -> target; t2s: target -> source
-    init: str = "adversarial"         # adversarial | identical (identical strings as Procrustes seed)
+    init: str = "adversarial"         # adversarial | identical (identical strings as Procrustes seed) |
+                                      # identity (spaces that are already shared, e.g. encoder vectors)
     fallback: str = "always"          # also refine from identical strings: always | on-failure | none
     seed: int = 0
     restarts: int = 1                 # adversarial runs with seeds seed, seed+1, ...; best criterion kept

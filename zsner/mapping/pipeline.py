@@ -128,6 +128,10 @@ def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress)
                         "adversarial mapping failed%s", adv.criterion, chance, config.chance_margin,
                         "" if config.fallback == "none" else "; the identical-strings initialisation takes over")
         initial["adversarial"] = adv.w
+    if config.init == "identity":  # refinement keeps step 0, so the criterion chooses identity vs refined
+        initial["identity"] = torch.eye(x.shape[1])
+        metrics["identity"] = evaluate(initial["identity"])
+        return initial
     if config.init == "identical" or config.fallback == "always" or (
             config.fallback == "on-failure" and metrics["adversarial"]["failed"]):
         start = time.perf_counter()
