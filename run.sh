@@ -24,12 +24,30 @@
 # --epochs), flags after one of them to that backend only (a --mode there sets that backend's mode); --seeds
 # is the classic backend's. A finished transformer folder is reused (like the classic seeds) unless --overwrite
 # is among its flags. ZSNER_DRY_RUN=1 prints the transformer/both commands instead of running them.
+#
+# Environment (scripts/env.sh): an active virtual/conda environment is used as it is; otherwise run.sh creates
+# .venv/ on first use and installs zsner there, so it also works on externally managed system Pythons (PEP 668).
+#   bash run.sh --test [PYTEST ARGS]   the test suite in that environment (with the test + transformer extras)
+#   bash run.sh zsner ARGS...          any zsner command in that environment (e.g. bash run.sh zsner data en)
 set -euo pipefail
 cd "$(dirname "$0")"
+source scripts/env.sh
+
+if [ "${1:-}" = --test ]; then
+  shift
+  zsner_env test,transformer
+  [ $# -gt 0 ] || set -- tests
+  exec python3 -m pytest -q "$@"
+fi
+if [ "${1:-}" = zsner ]; then
+  shift
+  zsner_env ""
+  exec python3 -m zsner.cli "$@"
+fi
 
 if [ $# -lt 2 ]; then
   echo "usage: bash run.sh SRC TGT [--mode MODE] [--seeds N] [--backend classic|transformer|both] [--model PATH]" \
-    "[flags]" >&2
+    "[flags] | bash run.sh --test [PYTEST ARGS] | bash run.sh zsner ARGS" >&2
   exit 2
 fi
 src=$1 tgt=$2
@@ -146,15 +164,8 @@ run() {
   fi
 }
 
-if [ "$backend" = classic ] || [ "${ZSNER_DRY_RUN:-}" != 1 ]; then
-  if ! python3 -c "import zsner, torch, gensim, seqeval, tqdm" 2>/dev/null; then
-    echo "[run.sh] first run: installing zsner and its dependencies (torch 2.13.0 CPU wheel) ..." >&2
-    python3 -m pip install -q -e .
-  fi
-  if [ "$backend" != classic ] && ! python3 -c "import transformers" 2>/dev/null; then
-    echo "[run.sh] installing the transformer backend's dependency (transformers) ..." >&2
-    python3 -m pip install -q -e ".[transformer]"
-  fi
+if [ "$backend" = classic ] || [ "${ZSNER_DRY_RUN:-}" != 1 ]; then  # the classic backend has no dry run
+  if [ "$backend" = classic ]; then zsner_env ""; else zsner_env transformer; fi
 fi
 
 transformer_out=${out:-runs/$src-$tgt-transformer-$transformer_mode}

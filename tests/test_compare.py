@@ -183,6 +183,8 @@ def bash_run(tmp_path):
     script = tmp_path / "repo" / "run.sh"
     script.parent.mkdir()
     shutil.copy(REPO / "run.sh", script)
+    (script.parent / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "env.sh", script.parent / "scripts")
 
     def run(*arguments, dry=True):
         env = {k: v for k, v in os.environ.items() if k != "ZSNER_DRY_RUN"}
@@ -241,3 +243,19 @@ def test_run_sh_maps_flags_to_the_backends(bash_run, tmp_path):
     assert result.stdout.splitlines()[0].endswith("--mode augmented --out runs/en-es-augmented")
     result = bash_run("--backend", "both", "--model", str(model), "--schedule", "fast", dry=False)
     assert result.returncode == 2 and "unknown --schedule 'fast'" in result.stderr
+
+
+def test_run_sh_both_passes_no_progress_to_commands_that_accept_it(bash_run, tmp_path):
+    """`--backend both --no-progress` once failed in the transformer step, after the whole classic run."""
+    from zsner.cli import build_parser
+
+    model = tmp_path / "m"
+    model.mkdir()
+    result = bash_run("--backend", "both", "--model", str(model), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.splitlines()
+    for command in commands[:2]:  # transfer, transformer: each must parse what run.sh gives it
+        words = command.split()[3:]
+        assert "--no-progress" in words
+        args = build_parser().parse_args(words)
+        assert args.no_progress

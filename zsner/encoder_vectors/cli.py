@@ -68,6 +68,8 @@ def make_vectors(args) -> dict:
     contexts = [sentence for source in args.contexts for sentence in read_contexts(source, args.data_dir)]
     reference = None
     if layer is None:
+        if args.reference == args.lang:
+            raise ZsnerError(f"--layer auto compares two languages: --reference must differ from --lang {args.lang}")
         dataset(args.reference)
         reference = language_words(args.reference, args.data_dir)[:args.auto_words]
     bars = not args.no_progress

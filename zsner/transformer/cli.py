@@ -24,6 +24,8 @@ def add_parser(sub):
     parser.add_argument("--round-robin", default="", metavar="LANGS",
                         help="comma-separated languages: train on all but one, test on the held-out one, for each")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines on the terminal")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (as for every other command; same as --progress false)")
     add_config_arguments(parser, TransformerConfig)
     add_config_arguments(parser, TransformerTrainConfig)
     parser.set_defaults(func=run_command)
@@ -34,9 +36,9 @@ def run_command(args) -> None:
 
     model_config = apply_overrides(TransformerConfig(), args)
     config = apply_overrides(TransformerTrainConfig(), args)
-    if args.quiet:
+    if args.quiet or args.no_progress:
         config = apply_overrides(config, argparse.Namespace(progress=False))
-    else:
+    if not args.quiet:
         _log_to_stderr()
     if args.round_robin:
         summary = run_round_robin(model_config, config, split_list(args.round_robin), args.out, args.overwrite)
