@@ -237,3 +237,162 @@ def test_process_train_broken_file_one_line_error(files, processes):
 def test_process_train_broken_file_creates_no_run_folder(files, processes):
     assert processes["train"].returncode == 2
     assert [str(p.relative_to(files / "train-work")) for p in (files / "train-work").rglob("*")] == []
+
+
+# -- bad input for every subcommand: one line naming the file, exit code 2, nothing written ------------------
+
+class Evil:
+    """A pickle that runs code when loaded with ``weights_only=False``: it writes a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "pwned"))
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    """Paths for the bad-input matrix: a data root with a tiny language, a real (untrained) model file, and broken
+    or hostile files beside it."""
+    import pickle
+
+    import torch
+
+    from tests.synthetic import write_language
+    from zsner.config import TaggerConfig
+    from zsner.data.vocab import Vocabulary
+    from zsner.train.model_io import build_tagger, save_model
+    from zsner.train.prepare import Vocabs
+    from zsner.transformer.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("bad")
+    write_language(root / "data", "en", sizes=(20, 10, 10))
+    tags = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG", "MISC") for p in "SBIE"]
+    vocabs = Vocabs(Vocabulary(["<pad>", "<unk>", "the"]), Vocabulary(["<pad>", "<unk>", "t"]), Vocabulary(tags))
+    config = TaggerConfig(word_dim=20, char_dim=4, char_hidden=4, word_hidden=8, dense_dim=8)
+    save_model(root / "model.pt", build_tagger(config, vocabs), vocabs, config, {"lang": "en"})
+    torch.save({"state": Evil(root / "marker")}, root / "evil.pt")
+    (root / "evil.pkl").write_bytes(pickle.dumps({"state": Evil(root / "marker")}))
+    (root / "garbage.pt").write_bytes(b"PK\x03\x04 not really a zip archive")
+    (root / "wrong.vec").write_text("2 7\nthe" + " 0.5" * 7 + "\nof" + " 0.1" * 7 + "\n")
+    (root / "plain.vec.gz").write_text("1 20\nthe" + " 0.5" * 20 + "\n")
+    (root / "text.txt").write_text("Peter lives in Paris\n")
+    (root / "list.json").write_text("[1, 2]")
+    (root / "types.json").write_text('{"max_vocab": "many"}')
+    for name, text in {"broken": '{"train": {"epochs": 3', "types": '{"train": {"epochs": "three"}}'}.items():
+        (root / f"resume-{name}").mkdir()
+        (root / f"resume-{name}/config.json").write_text(text)
+    (root / "run-bad").mkdir()
+    (root / "run-bad/results.json").write_text('{"summaries": ')
+    tiny = build_tiny_model(root / "tiny", ["Peter", "lives", "in", "Paris"], layers=1, hidden=8)
+    shutil.copytree(tiny, root / "tiny-notok")
+    settings = json.loads((root / "tiny-notok/tokenizer_config.json").read_text())
+    (root / "tiny-notok/tokenizer_config.json").write_text(json.dumps({**settings, "pad_token": None,
+                                                                        "cls_token": None}))
+    return root
+
+
+# name -> (argv with {root} and {out}, the file the message must name (relative to root), message fragment);
+# {out} is the output the command would write: it must not exist afterwards
+BAD_INPUT = {
+    "evaluate_malicious_model": ("evaluate --model {root}/evil.pt --lang en --data-dir {root}/data --out {out}",
+                                 "evil.pt", "refused"),
+    "evaluate_malicious_pickle": ("evaluate --model {root}/evil.pkl --lang en --data-dir {root}/data --out {out}",
+                                  "evil.pkl", "refused"),
+    "evaluate_corrupt_model": ("evaluate --model {root}/garbage.pt --lang en --data-dir {root}/data --out {out}",
+                               "garbage.pt", "not a readable model file"),
+    "evaluate_wrong_dimension": ("evaluate --model {root}/model.pt --lang en --data-dir {root}/data "
+                                 "--embeddings {root}/wrong.vec --out {out}", "wrong.vec", "dimension 7"),
+    "evaluate_vec_gz_not_gzip": ("evaluate --model {root}/model.pt --lang en --data-dir {root}/data "
+                                 "--embeddings {root}/plain.vec.gz --out {out}", "plain.vec.gz", "not a gzip file"),
+    "predict_malicious_model": ("predict --model {root}/evil.pt --input {root}/text.txt --output {out}",
+                                "evil.pt", "refused"),
+    "predict_wrong_dimension": ("predict --model {root}/model.pt --input {root}/text.txt "
+                                "--embeddings {root}/wrong.vec --output {out}", "wrong.vec", "dimension 7"),
+    "predict_bogus_encoding": ("predict --model {root}/model.pt --input {root}/text.txt --encoding bogus "
+                               "--output {out}", "text.txt", "unknown encoding 'bogus'"),
+    "transformer_malicious_init": ("transformer --model {root}/none --src en --tgt en --init {root}/evil.pt "
+                                   "--out {out}", "evil.pt", "refused"),
+    "transformer_garbage_init": ("transformer --model {root}/none --src en --tgt en --init {root}/garbage.pt "
+                                 "--out {out}", "garbage.pt", "not a readable model file"),
+    "transformer_model_file_as_init": ("transformer --model {root}/none --src en --tgt en --init {root}/model.pt "
+                                       "--out {out}", "model.pt", "not a zsner transformer checkpoint"),
+    "transformer_tokenizer_without_pad_cls": ("transformer --model {root}/tiny-notok --src en --tgt en --data-dir "
+                                              "{root}/data --out {out}", "tiny-notok", "unusable tokenizer"),
+    "transformer_missing_data_dir": ("transformer --model {root}/tiny --src en --tgt en --data-dir {root}/no-data "
+                                     "--out {out}", "no-data", "no such data folder"),
+    "map_config_not_an_object": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config "
+                                 "{root}/list.json --out {out}", "list.json", "expected a JSON object"),
+    "map_config_wrong_type": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config "
+                              "{root}/types.json --out {out}", "types.json", "max_vocab must be an integer"),
+    "train_resume_corrupt_config": ("train --resume {root}/resume-broken --data-dir {root}/data --no-progress",
+                                    "resume-broken/config.json", "cannot read the run configuration"),
+    "train_resume_config_types": ("train --resume {root}/resume-types --data-dir {root}/data --no-progress",
+                                  "resume-types/config.json", "train.epochs must be an integer"),
+    "transfer_unfinished_mapping": ("transfer --src en --tgt en --data-dir {root}/data --mapping-dir {root}/data "
+                                    "--out {out}", "data", "not a finished `zsner map` folder"),
+    "compare_corrupt_run": ("compare {root}/run-bad --out {out}", "run-bad/results.json", "unreadable run file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUT))
+def test_bad_input_one_line_exit_2_nothing_written(bad, cli, name):
+    args, named, fragment = BAD_INPUT[name]
+    out = bad / "out" / name
+    before = sorted(bad.rglob("*"))
+    result = cli(*args.format(root=bad, out=out).split())
+    message = one_line_error(result, args.split()[0], bad / named, None)
+    assert fragment in message, message
+    assert not out.exists() and sorted(bad.rglob("*")) == before
+    assert not (bad / "marker").exists()  # the hostile pickle never ran
+
+
+# run.sh: bad input that stops before any long work; argv with {root} and {out} -> the message's start, the path it
+# names (relative to root, or None where there is no file: an option's value)
+RUN_SH = {
+    "unknown_backend": ("en es --backend nope --out {out}", "run.sh: unknown --backend 'nope'", None),
+    "unknown_schedule": ("en es --schedule fast --out {out}", "run.sh: unknown --schedule 'fast'", None),
+    "transformer_without_model": ("en es --backend transformer --out {out}",
+                                  "run.sh: --backend transformer needs --model PATH", None),
+    "missing_data_dir": ("en es --data-dir {root}/no-data --out {out}", "zsner transfer: error: ", "no-data"),
+}
+
+
+@pytest.fixture(scope="module")
+def run_sh(bad):
+    """All run.sh cases as real processes, concurrently, once (run.sh uses this interpreter's environment)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "VIRTUAL_ENV": sys.prefix, "OMP_NUM_THREADS": "1",
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+           "ZSNER_PYTHON": sys.executable}  # scripts/env.sh: this interpreter as it is (no import check: ~4 s)
+    env.pop("ZSNER_DATA", None)
+
+    def call(name):
+        args = RUN_SH[name][0].format(root=bad, out=bad / "out" / f"run-sh-{name}").split()
+        return subprocess.run(["bash", "run.sh", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    runs = REPO / "runs"
+    before = sorted(runs.rglob("*")) if runs.exists() else None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = dict(zip(RUN_SH, pool.map(call, RUN_SH)))
+    return results, before == (sorted(runs.rglob("*")) if runs.exists() else None)
+
+
+@pytest.mark.parametrize("name", sorted(RUN_SH))
+def test_run_sh_bad_input_one_line_exit_2_nothing_written(bad, run_sh, name):
+    results, repo_runs_unchanged = run_sh
+    result = results[name]
+    _, start, named = RUN_SH[name]
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(start)
+    if named:
+        assert f"{bad / named}: " in result.stderr
+    assert not (bad / "out" / f"run-sh-{name}").exists() and repo_runs_unchanged

@@ -103,7 +103,9 @@ def test_sigkilled_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "metrics.json").exists(), "training finished before it could be killed"
-    assert not list(killed.glob(".*.tmp")) or True  # a temporary file may be left; it is never read
+    # a kill mid-write may leave a temporary file, but never a half-written file under a real name
+    assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in killed.iterdir()
+               if p.suffix not in (".json", ".tsv", ".pt", ".npy", ".log"))
     for name in ("loss.tsv", "config.json"):
         (killed / name).read_text()  # complete, parseable files
     torch.load(killed / "checkpoint.pt", weights_only=False)
@@ -137,3 +139,19 @@ def test_evaluate_and_predict_reproduce_the_run(tmp_path, capsys):
                 for block in (tmp_path / "run" / "predictions.test.conll").read_text().strip().split("\n\n")][:5]
     assert [[line.split()[0] for line in block.splitlines()] for block in blocks] == sentences
     assert tagged == expected
+
+
+def test_resume_refuses_flags_that_change_the_run_and_applies_safe_ones(tmp_path, capsys):
+    from zsner.cli import main
+
+    data = write_language(tmp_path / "data")
+    run = tmp_path / "run"
+    train_supervised(small_train(epochs=1), SMALL, run, data_dir=data, progress_bars=False)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "5", "--word-hidden", "8", "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{run}: --resume continues the saved configuration; --epochs, --word-hidden" in err[0]
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before  # nothing written
+    assert main(["train", "--resume", str(run), "--threads", "1", "--data-dir", str(data), "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 1

@@ -12,7 +12,7 @@ from zsner.data.conll import read_conll
 from zsner.evaluation import span_metrics
 from zsner.mapping.config import MappingConfig
 from zsner.mapping.pipeline import learn_mapping
-from zsner.transfer.data import prepare_crosslingual
+from zsner.transfer.data import prepare_crosslingual, resolve_inputs
 from zsner.transfer.pipeline import TransferConfig, run_transfer
 from zsner.train.model_io import build_model
 from zsner.transfer.variants import AugmentConfig, AugmentedTask
@@ -35,7 +35,7 @@ def languages(tmp_path_factory):
 
 
 def _data(root, mapping):
-    return prepare_crosslingual("en", "es", "shared", TRAIN, SMALL, mapping, data_dir=root)
+    return prepare_crosslingual(resolve_inputs("en", "es", TRAIN, root), "shared", TRAIN, SMALL, mapping)
 
 
 def test_pseudo_labels_respect_the_sampled_length_threshold(languages):
@@ -139,6 +139,12 @@ def _check_reloaded_models_reproduce_the_run(root, seed_dir, gold, tmp_path):
         tagged = [[line.split()[1] for line in block.splitlines()]
                   for block in (tmp_path / f"tagged-{variant}.conll").read_text().strip().split("\n\n")]
         assert span_metrics(gold, tagged)["micro"]["f1"] == expected
+        lone = tmp_path / f"lone-{variant}"  # the archive is self-contained: nothing of its folder is needed
+        lone.mkdir()
+        shutil.copy(folder / "best-src-dev.pt", lone)
+        assert evaluate_language(lone, "es", data_dir=root)["test"]["micro"]["f1"] == expected, variant
+        assert sorted(p.name for p in lone.iterdir()) == sorted(["best-src-dev.pt", "metrics.es.json"] + [
+            f"predictions.es.{split}.conll" for split in ("dev", "test")])
     with pytest.raises(ZsnerError, match="reads en and es, not nl"):
         evaluate_language(seed_dir / "augmented", "nl", data_dir=root)
 
@@ -165,3 +171,89 @@ def test_extend_adds_unseen_target_words_with_their_vectors(languages, tmp_path)
     table = model.encoder.word_embedding.weight
     assert torch.equal(table[: len(before)], before) and torch.allclose(table[new], torch.from_numpy(vector))
     assert model.target_encoder.word_embedding is model.encoder.word_embedding and not table.requires_grad
+
+
+def test_seed_folders_are_reused_only_when_their_config_matches(languages, tmp_path):
+    """A finished seed is reused for the same config; another config (e.g. --epochs) stops the run with the
+    differing field and writes nothing; --overwrite recomputes it with the new config."""
+    from zsner.errors import ZsnerError
+
+    root, mapping = languages
+    out = tmp_path / "run"
+    config = TransferConfig(mode="shared", mapping_dir=str(mapping), cache_dir=str(tmp_path / "cache"), figures=False)
+    first = run_transfer(config, TRAIN, SMALL, AugmentConfig(), out=out, data_dir=root, bars=False)
+    metrics = out / "seed2" / "metrics.json"
+    stamp, steps = metrics.stat().st_mtime_ns, json.loads(metrics.read_text())["steps"]
+    again = run_transfer(config, TRAIN, SMALL, AugmentConfig(), out=out, data_dir=root, bars=False)
+    assert metrics.stat().st_mtime_ns == stamp and again["summaries"] == first["summaries"]  # reused
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    longer = TrainConfig(**{**TRAIN.__dict__, "epochs": 3})
+    with pytest.raises(ZsnerError, match=r"seed2: holds a run with another configuration \(train.epochs 2 -> 3\)"):
+        run_transfer(config, longer, SMALL, AugmentConfig(), out=out, data_dir=root, bars=False)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing written
+    run_transfer(config, longer, SMALL, AugmentConfig(), out=out, data_dir=root, bars=False, overwrite=True)
+    assert json.loads((out / "seed2" / "config.json").read_text())["train"]["epochs"] == 3
+    assert json.loads(metrics.read_text())["steps"] == steps * 3 // 2  # 3 epochs of the same batches, not 2
+
+
+def test_figures_use_the_given_vectors_survive_tiny_sets_and_are_written_atomically(languages, tmp_path):
+    """Fig. 3 on a handful of entity words (t-SNE's default perplexity 30 exceeds the number of points there);
+    too few entity words skip Fig. 3 with a log line; the monolingual panel comes from the vectors passed in."""
+    from zsner.embeddings import load_vectors
+    from zsner.transfer.figures import write_figures
+
+    root, mapping = languages
+    out = tmp_path / "run"
+    config = TransferConfig(mode="shared", mapping_dir=str(mapping), cache_dir=str(tmp_path / "c"), figures=False)
+    result = run_transfer(config, TRAIN, SMALL, AugmentConfig(), out=out, data_dir=root, bars=False)
+    results = json.loads((out / "results.json").read_text())["runs"]
+    data = _data(root, mapping)
+    mono = [load_vectors(root / "embeddings" / f"{lang}.vec") for lang in ("en", "es")]
+    write_figures(out, data, results, config, mono, sample=6)  # 12 points
+    assert (out / "fig3_tsne_entities.png").stat().st_size > 1000
+    assert not list(out.glob(".*.tmp"))
+    (out / "fig3_tsne_entities.png").unlink()
+    write_figures(out, data, results, config, None, sample=2)  # 4 points: Fig. 2 only
+    assert (out / "fig2_length_vs_accuracy.png").is_file() and not (out / "fig3_tsne_entities.png").exists()
+    assert result["summaries"]
+
+
+def test_transfer_on_encoder_vectors(languages, tmp_path):
+    """--vectors encoder: static vectors read out of an encoder, mapped from the identity (no adversarial
+    stage); the tagger's word dimension follows the space."""
+    from zsner.transformer.tiny import build_tiny_model
+
+    root, _ = languages
+    words = [w for lang, enc in (("en", "utf-8"), ("es", "latin-1"))
+             for s in read_conll(next((root / "ner" / lang).glob("*train")), enc) for w in s.words]
+    model = build_tiny_model(tmp_path / "tiny", words, layers=2, hidden=16)
+    out = tmp_path / "run"
+    config = TransferConfig(mode="augmented", vectors="encoder", encoder=str(model), encoder_layer=1, figures=False,
+                            cache_dir=str(tmp_path / "cache"))
+    result = run_transfer(config, TRAIN, SMALL, AugmentConfig(rounds=1, round_steps=5), out=out, data_dir=root,
+                          bars=False)
+    assert "Cross-Augmented" in result["table"]
+    saved = json.loads((out / "seed2" / "shared" / "config.json").read_text())
+    assert saved["tagger"]["word_dim"] == 16
+    assert saved["transfer"]["vectors"] == "encoder" and saved["transfer"]["encoder_layer"] == 1
+    mappings = list((tmp_path / "cache" / "mapping").glob("en-es-s2t-*/metrics.json"))
+    assert [json.loads(m.read_text())["final"]["init"] for m in mappings] == ["identity"]
+    vectors = sorted((tmp_path / "cache" / "vectors").glob("*.vec"))
+    assert [v.name[:2] for v in vectors] == ["en", "es"]
+    assert all(json.loads(open(f"{v}.json").read())["layer"] == 1 for v in vectors)
+
+
+def test_concatenated_space_joins_rows_per_word(tmp_path):
+    """[first ; second] per word of either space, each half a unit row; a word one space lacks gets zeros there
+    (lookups follow the vocabulary policy: exact, then lowercase)."""
+    from zsner.embeddings import load_vectors, save_vec
+    from zsner.transfer.spaces import concatenated
+
+    first, second = tmp_path / "ft", tmp_path / "enc"
+    for side in ("src", "tgt"):
+        save_vec(first / f"{side}.mapped.vec", ["Madrid", "casa"], np.array([[3.0, 4.0], [1.0, 0.0]]))
+        save_vec(second / f"{side}.mapped.vec", ["madrid", "perro"], np.array([[0.0, 0.0, 2.0], [0.0, 1.0, 0.0]]))
+    joined = load_vectors(concatenated(first, second, tmp_path / "cache") / "tgt.mapped.vec")
+    assert joined.words == ["Madrid", "casa", "madrid", "perro"] and joined.dim == 5
+    np.testing.assert_allclose(joined.matrix, [[0.6, 0.8, 0, 0, 1], [1, 0, 0, 0, 0], [0, 0, 0, 0, 1],
+                                               [0, 0, 0, 1, 0]], atol=1e-5)

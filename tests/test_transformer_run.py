@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import SHARED_DATA
 from zsner.config import load_configs
+from zsner.errors import ZsnerError
 from zsner.evaluation import span_metrics
 from zsner.transformer import run as run_module
 from zsner.transformer.align import PieceTokenizer, make_windows
@@ -100,26 +103,29 @@ def test_zero_shot_run_folder(folder, tmp_path):
         run(model_config, config, out)
 
 
-def test_augmented_crf_aux_run_never_reads_target_gold(folder, tmp_path, monkeypatch):
-    real = run_module.read_split
-
-    def guarded(lang, split, limit=0, data_dir=None):
-        if lang == "es" and split == "train":
-            raise AssertionError("target training tags must not be read")
-        return real(lang, split, limit, data_dir)
-
-    monkeypatch.setattr(run_module, "read_split", guarded)
+def test_augmented_crf_aux_run_never_reads_target_gold(folder, tmp_path):
+    """The target training file's tag column is garbage here: a run that parsed it would stop with an error."""
+    data = tmp_path / "data"
+    for lang, name in (("en", "eng.train"), ("en", "eng.testa"), ("en", "eng.testb"), ("es", "esp.testa"),
+                       ("es", "esp.testb")):
+        (data / "ner" / lang).mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHARED_DATA / "ner" / lang / name, data / "ner" / lang / name)
+    lines = (SHARED_DATA / "ner" / "es" / "esp.train").read_bytes().decode("latin-1").split("\n")
+    (data / "ner" / "es" / "esp.train").write_bytes("\n".join(
+        f"{line.rsplit(' ', 1)[0]} NOT-A-TAG" if line.strip() else line for line in lines).encode("latin-1"))
+    with pytest.raises(ZsnerError):
+        read_split("es", "train", 30, data)  # the tags really are garbage
     out = tmp_path / "aug"
     metrics = run(TransformerConfig(model=folder, head="crf", freeze_layers=0, window=16, overlap=4),
                   TransformerTrainConfig(src="en", tgt="es", mode="augmented", aux="li,cl,pc", train_limit=24,
                                          eval_limit=20, unlabelled_limit=30, epochs=1, batch_size=8, lr=2e-3,
                                          pseudo_rounds=2, pseudo_round_steps=3, pseudo_loss="reverse-focal",
-                                         pseudo_source_ratio=0.5,
+                                         pseudo_source_ratio=0.5, data_dir=str(data),
                                          progress=False), out)
     assert set(metrics["phases"]) == {"zero-shot", "augmented"}
     assert metrics["selection"] == metrics["phases"]["augmented"]
     assert len(metrics["rounds"]) == 2
-    lengths = sorted(len(s) for s in run_module.read_unlabelled("es", "train", 30))
+    lengths = sorted(len(s) for s in run_module.read_unlabelled("es", "train", 30, data))
     for item in metrics["rounds"]:
         assert lengths[0] <= item["threshold"] <= lengths[-1]
         assert item["sentences"] == sum(n <= item["threshold"] for n in lengths)
@@ -127,7 +133,9 @@ def test_augmented_crf_aux_run_never_reads_target_gold(folder, tmp_path, monkeyp
     rows = [row.split("\t") for row in (out / "loss.tsv").read_text().splitlines()]
     header = rows[0]
     for row in rows[1:]:
-        assert all(float(row[header.index(name)]) > 0 for name in ("ner", "li", "cl"))
+        assert all(float(row[header.index(name)]) > 0 for name in ("ner", "li", "cl")), row
+    # PC masks the words the model tags as entities: it is active once the model predicts any
+    assert any(float(row[header.index("pc")]) > 0 for row in rows[1:]), [row[header.index("pc")] for row in rows]
     assert (out / "checkpoints" / "augmented.src-dev.pt").is_file()
 
 

@@ -34,6 +34,19 @@ def test_vocabulary_basics():
     assert Vocabulary(["x", "y"]).index == {"x": 0, "y": 1}
 
 
+def test_a_tag_vocabulary_has_no_silent_fallback():
+    """Index 1 of a tag table is a real tag (B-LOC here): an unknown tag must never be read as it."""
+    from zsner.errors import ZsnerError
+
+    tags = Vocabulary(tag_set(["LOC", "PER"], "iobes"))
+    assert tags.items[1] == "B-LOC" and tags.get("S-PER") == tags.index["S-PER"]
+    with pytest.raises(KeyError):
+        tags.get("B-MISC")
+    words = build_word_vocab(["Paris"], [], None)
+    with pytest.raises(ZsnerError, match="tag 'S-MISC' is not in the model's tag set"):
+        EncodedCorpus([Sentence(["Paris"], ["B-MISC"])], words, char_vocab(["P"]), tags)
+
+
 def test_lample_vocabulary(vectors):
     train = ["the", "EU", "rejects", "the", "call", "the", "EU"]
     other = ["Berlin", "BERLIN", "1996", "Lisbon", "rejects", "Rome", "the", "madrid"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .errors import ZsnerError
+
 
 @dataclass
 class TaggerConfig:
@@ -51,13 +53,14 @@ class TrainConfig:
     eval_batch_size: int = 256
     seed: int = 1
     threads: int = 1  # torch intra-op threads; measured fastest for this model on 2 cores (docs/RESULTS.md)
-    device: str = "cpu"
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved by zsner.device
     train_limit: int = 0  # use only the first N training sentences (0 = all); for tests and quick runs
     eval_limit: int = 0  # likewise for dev/test
 
 
 def to_dict(config) -> dict:
-    return dataclasses.asdict(config)
+    """A config dataclass as a dict (a plain dict passes through)."""
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
 
 
 def from_dict(cls, values: dict):
@@ -72,8 +75,45 @@ def save_configs(path, **configs) -> None:
     write_json(path, {name: to_dict(config) for name, config in configs.items()})
 
 
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               tuple: "a list of integers"}
+
+
+def fits_default(value, default) -> bool:
+    """Whether a JSON value can stand for a field with this default (no bool for a number, no string for a
+    list; a field without a plain default takes anything)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, tuple):
+        return isinstance(value, (list, tuple)) and all(fits_default(item, 1) for item in value)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default)) if type(default) in _TYPE_NAMES else True
+
+
+def field_type_error(cls, values: dict) -> str | None:
+    """The first known field of ``values`` whose type does not fit ``cls``'s default, as a message; else None."""
+    for f in dataclasses.fields(cls):
+        if f.name in values and not fits_default(values[f.name], f.default):
+            return f"{f.name} must be {_TYPE_NAMES[type(f.default)]}, got {values[f.name]!r}"
+    return None
+
+
 def load_configs(path, **classes) -> dict:
-    data = json.loads(Path(path).read_text())
+    """The named configs of a run folder's ``config.json``; a damaged file stops with one line naming it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ZsnerError(f"cannot read the run configuration: {err}", path) from None
+    if not isinstance(data, dict):
+        raise ZsnerError("damaged run configuration: not a JSON object", path)
+    for name, cls in classes.items():
+        values = data.get(name, {})
+        if not isinstance(values, dict):
+            raise ZsnerError(f"damaged run configuration: {name!r} is not a JSON object", path)
+        problem = field_type_error(cls, values)
+        if problem:
+            raise ZsnerError(f"damaged run configuration: {name}.{problem}", path)
     return {name: from_dict(cls, data.get(name, {})) for name, cls in classes.items()}
 
 

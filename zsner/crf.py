@@ -3,16 +3,33 @@
 Parameters follow pytorch-crf's names and layout (``transitions[from, to]``, ``start_transitions``,
 ``end_transitions``) so benchmarks can copy them across. Every operation is batched tensor work on the input's
 device: the Viterbi backtrace follows back-pointers with one ``gather`` per time step for the whole batch, with
-no per-sample loop and no host synchronisation, so the module runs on CUDA unchanged.
+no per-sample loop and no host synchronisation, so the module runs on CUDA unchanged. Every computation runs
+in float32 whatever autocast the caller opened: in half precision the forward algorithm's tiny clamp rounds to 0
+(log Z = -inf) and Viterbi scores lose the digits that separate paths.
 
 Masks are boolean ``[B, L]``, left-aligned, with at least one true position per sequence.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
+from .device import full_precision
+
 IMPOSSIBLE = -1e4  # added to the score of a forbidden transition; exp() of it is 0 in float32
+
+
+def float32(method):
+    """Run ``method(emissions, ...)`` with autocast off, half-precision emissions upcast to float32 (float64 kept)."""
+
+    @functools.wraps(method)
+    def wrapper(self, emissions, *args):
+        with full_precision(emissions.device):
+            return method(self, emissions.float() if emissions.element_size() < 4 else emissions, *args)
+
+    return wrapper
 
 
 class CRF(nn.Module):
@@ -43,6 +60,7 @@ class CRF(nn.Module):
                 self.end_transitions + self.end_penalty)
 
     # ----------------------------------------------------------------------------------------- training
+    @float32
     def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Log p(tags | emissions) per sequence, ``[B]``."""
         return self.path_score(emissions, tags, mask) - self.log_partition(emissions, mask)
@@ -51,6 +69,7 @@ class CRF(nn.Module):
         """Mean negative log-likelihood over the batch (the training loss)."""
         return -self.log_likelihood(emissions, tags, mask).mean()
 
+    @float32
     def path_score(self, emissions, tags, mask) -> torch.Tensor:
         """Unnormalised score of the given tag paths, ``[B]``; fully vectorised (no loop over time)."""
         start, transitions, end = self._scores()
@@ -62,6 +81,7 @@ class CRF(nn.Module):
         last = tags.gather(1, (mask.sum(1, keepdim=True) - 1).clamp(min=0)).squeeze(1)
         return score + end[last]
 
+    @float32
     def log_partition(self, emissions, mask) -> torch.Tensor:
         """log Z per sequence by the forward algorithm, ``[B]``.
 
@@ -99,6 +119,7 @@ class CRF(nn.Module):
         return self.viterbi(emissions, mask)[0]
 
     @torch.no_grad()
+    @float32
     def viterbi(self, emissions, mask):
         """``(paths [B, L] with -1 at padding, best scores [B])``.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import re
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -164,6 +165,10 @@ def _load_text(path: Path):
                 words.append(parts[0])
         except UnicodeDecodeError:
             raise ZsnerError("vector file is not UTF-8", path) from None
+        except gzip.BadGzipFile:
+            raise ZsnerError("not a gzip file (a .gz name needs gzip-compressed text)", path) from None
+        except (EOFError, zlib.error) as err:
+            raise ZsnerError(f"damaged gzip file ({err or 'it ends early'})", path) from None
     if not rows:
         raise ZsnerError("no vectors found (empty file?)", path)
     return words, np.stack(rows)

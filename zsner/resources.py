@@ -18,6 +18,8 @@ def search_roots(explicit: str | os.PathLike | None = None) -> list[Path]:
     """The data roots in search order (duplicates removed, non-existing ones kept for the error message)."""
     roots: list[Path] = []
     if explicit:
+        if not Path(explicit).is_dir():  # a mistyped --data-dir must not fall back to other data silently
+            raise ZsnerError("no such data folder (--data-dir)", explicit)
         roots.append(Path(explicit))
     if os.environ.get(ENV_VAR):
         roots.append(Path(os.environ[ENV_VAR]))

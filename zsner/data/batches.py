@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import ZsnerError
 from .conll import Sentence
 from .tags import convert
 from .vocab import Vocabulary, word_id
@@ -48,8 +49,12 @@ class EncodedCorpus:
                          for s in sentences]
         self.form_chars, self.form_lengths = _encode_chars(list(forms), chars, max_word_length)
         if tags is not None:
-            self.tag_ids = [np.array([tags.get(t) for t in convert(s.tags, scheme)], dtype=np.int64)
-                            for s in sentences]
+            try:
+                self.tag_ids = [np.array([tags.get(t) for t in convert(s.tags, scheme)], dtype=np.int64)
+                                for s in sentences]
+            except KeyError as err:
+                raise ZsnerError(f"tag {err.args[0]!r} is not in the model's tag set ({', '.join(tags.items)}): "
+                                 "the data has an entity type the source language lacks") from None
         else:
             self.tag_ids = [np.zeros(len(s), dtype=np.int64) for s in sentences]
 

@@ -19,7 +19,8 @@ PAD, UNK = "<pad>", "<unk>"
 
 @dataclass
 class Vocabulary:
-    """A string <-> id table with ``<pad>`` = 0 and ``<unk>`` = 1."""
+    """A string <-> id table. Word and character tables start ``<pad>`` = 0, ``<unk>`` = 1, and unknown items
+    get ``<unk>``; a table without ``<unk>`` (tags) has no fallback: an unknown item is a ``KeyError``."""
 
     items: list[str] = field(default_factory=lambda: [PAD, UNK])
     index: dict[str, int] = field(init=False)
@@ -40,7 +41,12 @@ class Vocabulary:
         return item in self.index
 
     def get(self, item: str) -> int:
-        return self.index.get(item, 1)
+        found = self.index.get(item)
+        if found is None:
+            found = self.index.get(UNK)
+            if found is None:
+                raise KeyError(item)
+        return found
 
 
 def word_id(vocab: Vocabulary, word: str, prefix: str = "") -> int:

@@ -34,7 +34,7 @@ def add_parser(sub):
     parser.add_argument("--max-contexts", type=int, default=10, help="occurrences averaged per word (default 10)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     parser.add_argument("--cache-dir", default="runs/cache/vectors")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-progress", action="store_true")
@@ -51,6 +51,7 @@ def make_vectors(args) -> dict:
     """The whole command: read every input, choose the layer, extract, write. Returns the record it writes."""
     import torch
 
+    from ..device import resolve_device
     from ..resources import dataset
     from .build import OUTPUT_SUFFIXES, build_vectors, choose_layer, language_words, load_encoder, write_vectors
     from .words import read_contexts, read_word_list
@@ -62,7 +63,7 @@ def make_vectors(args) -> dict:
         raise ZsnerError("--max-contexts and --batch-size must be >= 1, --auto-words >= 10")
     torch.set_num_threads(max(1, args.threads))
     dataset(args.lang)
-    encoder = load_encoder(args.model, args.device)
+    encoder = load_encoder(args.model, resolve_device(args.device))
     layer = _parse_layer(args.layer, encoder.layers)
     words = read_word_list(args.words) if args.words else language_words(args.lang, args.data_dir)
     contexts = [sentence for source in args.contexts for sentence in read_contexts(source, args.data_dir)]

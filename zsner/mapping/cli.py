@@ -96,8 +96,10 @@ def _config(args) -> MappingConfig:
     if args.config:
         try:
             config = MappingConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ZsnerError(f"cannot read mapping config: {err}", args.config) from None
+        except ZsnerError as err:  # a field of the wrong type or out of range: name the file
+            raise ZsnerError(str(err), args.config) from None
     changes = {field: getattr(args, flag) for flag, field in _OVERRIDES.items()}
     if args.no_export:
         changes["export"] = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from ..config import field_type_error
 from ..errors import ZsnerError
 
 DIRECTIONS = ("s2t", "t2s")
@@ -110,10 +111,16 @@ class MappingConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "MappingConfig":
+        """A config from JSON-like data: an object of known fields, each of its default's type."""
+        if not isinstance(data, dict):
+            raise ZsnerError(f"mapping config: expected a JSON object of fields, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ZsnerError(f"mapping config: unknown field(s) {', '.join(unknown)}")
+        problem = field_type_error(cls, data)
+        if problem:
+            raise ZsnerError(f"mapping config: {problem}")
         return cls(**data)
 
     def replace(self, **changes) -> "MappingConfig":

@@ -16,6 +16,7 @@ from ..atomic import write_json
 from ..data.batches import EncodedCorpus
 from ..data.conll import Sentence, read_conll, write_conll
 from ..data.vocab import Vocabulary, build_word_vocab, embedding_matrix
+from ..device import resolve_device, to_device
 from ..embeddings import WordVectors
 from ..errors import ZsnerError
 from .evaluate import evaluate, predict
@@ -23,9 +24,16 @@ from .model_io import load_model, model_file
 from .prepare import load_language_vectors, read_splits
 
 
+def _check_dimension(model, vectors: WordVectors) -> None:
+    if vectors.dim != model.encoder.config.word_dim:
+        raise ZsnerError(f"vectors of dimension {vectors.dim}, but the model's word table has "
+                         f"{model.encoder.config.word_dim}", vectors.source or None)
+
+
 def retarget(model, vocabs, sentences: list[Sentence], vectors: WordVectors) -> Vocabulary:
     """Give the model a word table for new text: every word of ``sentences`` that has a vector in ``vectors``
     (e.g. target-language vectors mapped into the source space). Returns the new word vocabulary."""
+    _check_dimension(model, vectors)
     words = build_word_vocab([], [w for s in sentences for w in s.words], vectors)
     matrix, _ = embedding_matrix(words, vectors, model.encoder.config.word_dim)
     model.encoder.set_word_embeddings(torch.from_numpy(matrix))
@@ -36,6 +44,7 @@ def retarget(model, vocabs, sentences: list[Sentence], vectors: WordVectors) -> 
 def extend(model, vocabs, sentences: list[Sentence], vectors: WordVectors, prefix: str) -> int:
     """Add the words of ``sentences`` that ``vectors`` knows to a joint vocabulary under ``prefix`` (rows already
     there keep their vectors). Returns the number of words added."""
+    _check_dimension(model, vectors)
     words = vocabs.words
     before = len(words)
     build_word_vocab([], [w for s in sentences for w in s.words], vectors, words, prefix)
@@ -72,14 +81,17 @@ def _adapt(loaded, sentences: list[Sentence], lang: str | None, embeddings: str,
         retarget(model, vocabs, sentences, load_language_vectors(lang or "", embeddings, 0, data_dir))
 
 
-def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, data_dir=None, threads: int = 1) -> dict:
+def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, data_dir=None, threads: int = 1,
+                      device: str = "auto") -> dict:
     """Dev and test metrics of a trained model on ``lang``; predictions and metrics written to ``out``."""
+    device = resolve_device(device)
     torch.set_num_threads(threads)
     loaded = open_model(model_path, lang)
     model, vocabs, config, _, prefix = loaded
     splits = read_splits(lang, data_dir=data_dir)
     del splits["train"]
     _adapt(loaded, splits["dev"] + splits["test"], lang, embeddings, data_dir)
+    model = to_device(model, device)
     out = Path(out) if out else (Path(model_path) if Path(model_path).is_dir() else Path(model_path).parent)
     results = {}
     for split, sentences in splits.items():
@@ -99,6 +111,8 @@ def read_text(path: Path, encoding: str) -> list[Sentence]:
         raise ZsnerError("no such file", path) from None
     except UnicodeDecodeError as err:
         raise ZsnerError(f"not valid {encoding}: {err.reason}", path) from None
+    except LookupError:
+        raise ZsnerError(f"unknown encoding {encoding!r}", path) from None
     sentences = [Sentence(line.split(), ["O"] * len(line.split()), number)
                  for number, line in enumerate(lines, start=1) if line.strip()]
     if not sentences:
@@ -107,12 +121,14 @@ def read_text(path: Path, encoding: str) -> list[Sentence]:
 
 
 def predict_file(model_path, path: Path, conll: bool, encoding: str, embeddings: str, output: str, threads: int = 1,
-                 lang: str | None = None):
+                 lang: str | None = None, device: str = "auto"):
+    device = resolve_device(device)
     torch.set_num_threads(threads)
     loaded = open_model(model_path, lang)
     model, vocabs, config, _, prefix = loaded
     sentences = read_conll(path, encoding) if conll else read_text(path, encoding)
     _adapt(loaded, sentences, lang, embeddings)
+    model = to_device(model, device)
     corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, None, config.max_word_length, prefix=prefix)
     from ..data.tags import convert
 

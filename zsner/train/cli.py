@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..config import TaggerConfig, TrainConfig, add_config_arguments, apply_overrides
+from ..errors import ZsnerError
 
 
 def add_parser(sub):
@@ -25,6 +26,7 @@ def add_parser(sub):
     evaluate.add_argument("--out", default=None, help="folder for predictions and metrics (default: the model's)")
     evaluate.add_argument("--data-dir", default=None)
     evaluate.add_argument("--threads", type=int, default=1)
+    evaluate.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     evaluate.set_defaults(func=run_evaluate)
 
     predict = sub.add_parser("predict", help="tag tokenized text (one sentence per line) or a CoNLL file")
@@ -36,6 +38,7 @@ def add_parser(sub):
     predict.add_argument("--lang", default=None, help="language of the input, for transfer models (default: target)")
     predict.add_argument("--output", default="-", help="CoNLL output (word [gold] predicted); - for stdout")
     predict.add_argument("--threads", type=int, default=1)
+    predict.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     predict.set_defaults(func=run_predict)
 
 
@@ -43,8 +46,9 @@ def run_train(args):
     from .loop import train_supervised
 
     if args.resume:
+        safe = _resume_overrides(args)
         metrics = train_supervised(TrainConfig(), TaggerConfig(), args.resume, args.data_dir, resume=True,
-                                   progress_bars=not args.no_progress)
+                                   progress_bars=not args.no_progress, overrides=safe)
         out = args.resume
     else:
         train = apply_overrides(TrainConfig(), args)
@@ -54,10 +58,28 @@ def run_train(args):
     print(f"{out}: dev F1 {metrics['dev']['micro']['f1']:.2f}  test F1 {metrics['test']['micro']['f1']:.2f}")
 
 
+RESUME_SAFE = ("threads", "device", "eval_batch_size")  # flags that cannot change a resumed run's results
+
+
+def _resume_overrides(args) -> dict:
+    """The flags given beside ``--resume``: the safe ones are returned to apply, any other stops the command (a
+    resumed run continues the saved configuration; changing it would silently mix two runs)."""
+    given = {name: value for cls in (TrainConfig, TaggerConfig) for name in vars(cls()).keys()
+             if (value := getattr(args, name, None)) is not None}
+    unsafe = sorted(name for name in given if name not in RESUME_SAFE) + (["out"] if args.out else [])
+    if unsafe:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unsafe)
+        raise ZsnerError(f"--resume continues the saved configuration; {flags} would change it (only "
+                         f"{', '.join('--' + n.replace('_', '-') for n in RESUME_SAFE)} may be given; "
+                         "start a new run with --out instead)", args.resume)
+    return given
+
+
 def run_evaluate(args):
     from .apply import evaluate_language
 
-    results = evaluate_language(args.model, args.lang, args.embeddings, args.out, args.data_dir, args.threads)
+    results = evaluate_language(args.model, args.lang, args.embeddings, args.out, args.data_dir, args.threads,
+                                args.device)
     print(json.dumps({split: results[split]["micro"] for split in ("dev", "test")}))
 
 
@@ -65,4 +87,4 @@ def run_predict(args):
     from .apply import predict_file
 
     predict_file(args.model, Path(args.input), args.conll, args.encoding, args.embeddings, args.output, args.threads,
-                 args.lang)
+                 args.lang, args.device)

@@ -1,6 +1,8 @@
 """Supervised training of the tagger on one labelled language (``zsner train``), on top of ``Trainer``."""
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import time
 from pathlib import Path
@@ -12,11 +14,12 @@ from ..atomic import write_json, write_text
 from ..config import TaggerConfig, TrainConfig, load_configs, save_configs
 from ..data.batches import bucketed_order
 from ..data.conll import write_conll
+from ..device import model_device, resolved, to_device
 from ..errors import ZsnerError
 from ..evaluation import format_report
 from ..nn.tagger import count_parameters
 from .evaluate import evaluate
-from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_embeddings, save_model
+from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_model
 from .prepare import prepare_supervised
 from .trainer import Trainer, clip_gradients, epoch_lr, seed_everything  # noqa: F401  (re-exported)
 
@@ -40,12 +43,12 @@ class SupervisedTask:
         return [self.keep[indices] for indices in order]
 
     def loss(self, indices):
-        batch = self.data.corpora[self.split].batch(indices).to(self.train.device)
+        batch = to_device(self.data.corpora[self.split].batch(indices), model_device(self.model))
         return self.model.loss(batch), len(indices)
 
     def evaluate(self) -> dict:
         metrics, _ = evaluate(self.model, self.data.corpora["dev"], self.data.vocabs.tags.items,
-                              self.train.eval_batch_size, self.train.device)
+                              self.train.eval_batch_size)
         return {"dev": metrics}
 
     def save_model(self, path, extra: dict) -> None:
@@ -78,12 +81,14 @@ def open_run(out_dir: Path, resume: bool, classes: dict) -> dict | None:
 
 
 def train_supervised(train: TrainConfig, tagger: TaggerConfig, out_dir, data_dir=None, resume: bool = False,
-                     progress_bars: bool = True) -> dict:
-    """Train a tagger on ``train.lang`` and write the run folder; returns the final metrics."""
+                     progress_bars: bool = True, overrides: dict | None = None) -> dict:
+    """Train a tagger on ``train.lang`` and write the run folder; returns the final metrics. On ``resume`` the
+    saved configs are used, with ``overrides`` (runtime fields only: threads, device, ...) applied."""
     out_dir = Path(out_dir)
     saved = open_run(out_dir, resume, {"train": TrainConfig, "tagger": TaggerConfig})
     if saved:
-        train, tagger = saved["train"], saved["tagger"]
+        train, tagger = dataclasses.replace(saved["train"], **(overrides or {})), saved["tagger"]
+    requested, train = train, resolved(train)  # --device resolved once; config.json keeps the request ("auto")
     torch.set_num_threads(train.threads)
     seed_everything(train.seed)
     data = prepare_supervised(train, tagger, data_dir)  # all input is read and checked before anything is written
@@ -93,11 +98,11 @@ def train_supervised(train: TrainConfig, tagger: TaggerConfig, out_dir, data_dir
         log.info("%s: %d words (%d with a pretrained vector), %d chars, %d tags; token coverage %% %s", train.lang,
                  len(data.vocabs.words), data.pretrained_rows, len(data.vocabs.chars), len(data.vocabs.tags),
                  data.coverage)
+        log.info("device %s", train.device)
         if not resume:
-            save_configs(out_dir / "config.json", train=train, tagger=tagger)
+            save_configs(out_dir / "config.json", train=requested, tagger=tagger)
         model = build_tagger(tagger, data.vocabs).to(train.device)
         model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
-        save_embeddings(out_dir, model.encoder.word_embedding.weight.detach().numpy())
         task = SupervisedTask(model, data, train, tagger)
         trainer = Trainer(train, out_dir, model, task, {"dev": ("dev", MODEL_FILE)}, ["dev"], progress_bars)
         if resume and (out_dir / CHECKPOINT_FILE).exists():
@@ -127,6 +132,7 @@ def finish(train: TrainConfig, out_dir: Path, data, state, bars: bool = True) ->
         reports.append(format_report(metrics, f"{train.lang} {split}"))
     summary = {
         "lang": train.lang,
+        "device": train.device,
         "best_step": archive.get("step"),
         **results,
         "parameters": {"trainable": count_parameters(model), "total": count_parameters(model, False)},

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import io
+import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..atomic import atomic_open
-from ..config import TaggerConfig, from_dict, to_dict
+from ..config import TaggerConfig, field_type_error, from_dict, to_dict
 from ..data.tags import allowed_transitions
 from ..errors import ZsnerError
 from ..nn.tagger import Tagger
@@ -16,42 +18,94 @@ from .prepare import Vocabs
 
 MODEL_FILE = "best-model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
-EMBEDDINGS_FILE = "embeddings.npy"  # the frozen word-embedding table, stored once per run folder
+EMBEDDINGS_FILE = "embeddings.npy"  # where model files written before ``word_table`` find their table
+_NUMPY = "__numpy__"  # marks a numpy array stored as a tensor (archives hold only tensors and plain containers)
+
+
+def _frozen(model: torch.nn.Module) -> set[str]:
+    """Names of the frozen parameters, shared ones under every name (the Cross-Augmented word table)."""
+    return {name for name, param in model.named_parameters(remove_duplicate=False) if not param.requires_grad}
 
 
 def compact_state(model: torch.nn.Module) -> dict:
-    """``state_dict`` without frozen word-embedding tables (saved once as ``embeddings.npy`` instead of in every
-    checkpoint and best model)."""
-    frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
+    """``state_dict`` without frozen word-embedding tables (a model file stores its table once, as
+    ``word_table``; a resumable checkpoint rebuilds it from the run's data)."""
+    frozen = _frozen(model)
     return {key: value for key, value in model.state_dict().items() if key not in frozen}
 
 
 def load_compact_state(model: torch.nn.Module, state: dict) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
-    frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
-    if unexpected or set(missing) - frozen:
-        raise ZsnerError(f"model file does not fit the architecture (missing {sorted(set(missing) - frozen)[:3]}, "
+    absent = sorted(set(missing) - _frozen(model))
+    if unexpected or absent:
+        raise ZsnerError(f"model file does not fit the architecture (missing {absent[:3]}, "
                          f"unexpected {unexpected[:3]})")
 
 
-def save_embeddings(out_dir, matrix) -> None:
-    with atomic_open(Path(out_dir) / EMBEDDINGS_FILE, "wb") as handle:
-        np.save(handle, np.asarray(matrix, dtype=np.float32))
+def _plain(value):
+    """Numpy arrays and scalars as tensors and Python numbers, so that ``weights_only`` loading accepts them."""
+    if isinstance(value, np.ndarray):
+        return {_NUMPY: torch.from_numpy(np.ascontiguousarray(value))}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value
+
+
+def _restore(value):
+    """The inverse of ``_plain``: marked tensors back to numpy arrays."""
+    if isinstance(value, dict):
+        if len(value) == 1 and _NUMPY in value:
+            return value[_NUMPY].numpy()
+        return {key: _restore(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_restore(item) for item in value)
+    return value
 
 
 def save_archive(path, archive: dict) -> None:
     """``torch.save`` to a temporary file, then rename: a kill never leaves a half-written archive."""
     buffer = io.BytesIO()
-    torch.save(archive, buffer)
+    torch.save(_plain(archive), buffer)
     with atomic_open(path, "wb") as handle:
         handle.write(buffer.getbuffer())
+
+
+def read_torch_file(path) -> object:
+    """``torch.load`` with ``weights_only=True``: tensors and plain containers only, so a model file can never run
+    code. Anything else (a corrupt file, a pickle of other objects) is the user's error, naming the file."""
+    try:
+        with warnings.catch_warnings():  # e.g. a pickle protocol note: the outcome is reported below, in one line
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ZsnerError("no such model file", path) from None
+    except IsADirectoryError:
+        raise ZsnerError("expected a model file, found a folder", path) from None
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower():
+            raise ZsnerError("refused: the file holds objects other than tensors and plain data (loading it could "
+                             "run code)", path) from None
+        raise ZsnerError(f"not a readable model file ({_first_line(err)})", path) from None
+    except (RuntimeError, EOFError, ValueError, OSError) as err:  # not a torch archive, or truncated
+        raise ZsnerError(f"not a readable model file ({_first_line(err)})", path) from None
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def load_archive(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ZsnerError("no such model file (was training run to its first evaluation?)", path)
-    return torch.load(path, map_location="cpu", weights_only=False)
+    archive = read_torch_file(path)
+    if not isinstance(archive, dict) or not isinstance(archive.get("state", archive.get("model")), dict):
+        raise ZsnerError("not a zsner model file (no weights in it)", path)
+    return _restore(archive)
 
 
 def build_tagger(config: TaggerConfig, vocabs: Vocabs) -> Tagger:
@@ -73,10 +127,13 @@ def build_model(kind: str, config: TaggerConfig, vocabs: Vocabs):
 
 
 def save_model(path, model: Tagger, vocabs: Vocabs, tagger_config: TaggerConfig, extra: dict | None = None) -> None:
-    """Weights (frozen embeddings excluded: they live in ``embeddings.npy`` beside the file), vocabularies and
-    the architecture config."""
+    """Weights, vocabularies and the architecture config in one self-contained file; a frozen word table is
+    stored once, as ``word_table`` (float32)."""
+    table = {}
+    if not model.encoder.word_embedding.weight.requires_grad:
+        table["word_table"] = model.encoder.word_embedding.weight.detach().to("cpu", torch.float32).contiguous()
     save_archive(path, {"state": compact_state(model), "vocabs": vocabs.to_dict(),
-                        "tagger": to_dict(tagger_config), "embeddings": EMBEDDINGS_FILE, **(extra or {})})
+                        "tagger": to_dict(tagger_config), **table, **(extra or {})})
 
 
 def model_file(path) -> Path:
@@ -91,19 +148,30 @@ def model_file(path) -> Path:
 
 def load_model(path, embeddings: np.ndarray | None = None) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
     """A tagger or Cross-Augmented model from a model file or run folder (see ``model_file``). A frozen word table
-    comes from ``embeddings`` when the caller already holds it, else from the file beside the model."""
+    comes from the file itself; older files without one take ``embeddings`` (when the caller holds it) or the
+    run folder's ``embeddings.npy``."""
     path = model_file(path)
     archive = load_archive(path)
+    if not {"state", "tagger", "vocabs"} <= set(archive) or not isinstance(archive["tagger"], dict):
+        raise ZsnerError("not a zsner model file (no weights, vocabularies or config in it)", path)
+    problem = field_type_error(TaggerConfig, archive["tagger"])
+    if problem:
+        raise ZsnerError(f"damaged model file: tagger.{problem}", path)
     config = from_dict(TaggerConfig, archive["tagger"])
     vocabs = Vocabs.from_dict(archive["vocabs"])
     model = build_model(archive.get("kind", "tagger"), config, vocabs)
     load_compact_state(model, archive["state"])
-    if "encoder.word_embedding.weight" in archive["state"]:
+    if model.encoder.word_embedding.weight.requires_grad:
         return model, vocabs, config, archive
-    if embeddings is None:
-        table = path.parent / archive.get("embeddings", EMBEDDINGS_FILE)
-        if not table.is_file():
-            raise ZsnerError("the model's word-embedding table is missing", table)
-        embeddings = np.load(table)
-    model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(embeddings))
+    table = archive.get("word_table")
+    if table is None and embeddings is None:
+        beside = path.parent / archive.get("embeddings", EMBEDDINGS_FILE)
+        if not beside.is_file():
+            raise ZsnerError("the model's word-embedding table is missing", beside)
+        embeddings = np.load(beside)
+    table = table if table is not None else torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
+    if tuple(table.shape) != tuple(model.encoder.word_embedding.weight.shape):
+        raise ZsnerError(f"word table of shape {tuple(table.shape)} does not fit the model "
+                         f"{tuple(model.encoder.word_embedding.weight.shape)}", path)
+    model.encoder.word_embedding.weight.data.copy_(table)
     return model, vocabs, config, archive

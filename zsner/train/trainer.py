@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ..atomic import write_text
 from ..config import TrainConfig
+from ..device import host_float
 from .model_io import CHECKPOINT_FILE, compact_state, load_archive, load_compact_state, save_archive
 
 log = logging.getLogger("zsner")
@@ -35,9 +36,10 @@ def epoch_lr(config: TrainConfig, epoch: int) -> float:
     return max(config.lr / (1.0 + config.lr_decay * epoch), config.min_lr)
 
 
-def clip_gradients(parameters, max_norm: float) -> float:
-    """Rescale gradients so their global L2 norm is at most ``max_norm``; returns the norm before clipping."""
-    return float(torch.nn.utils.clip_grad_norm_(list(parameters), max_norm))
+def clip_gradients(parameters, max_norm: float) -> torch.Tensor:
+    """Rescale gradients so their global L2 norm is at most ``max_norm``; returns the norm before clipping (a
+    0-d tensor on the gradients' device: reading it would synchronise)."""
+    return torch.nn.utils.clip_grad_norm_(list(parameters), max_norm)
 
 
 def seed_everything(seed: int) -> None:
@@ -99,7 +101,7 @@ class Trainer:
                 loss.backward()
                 clip_gradients(self.trainable, config.clip)
                 self.optimizer.step()
-                running += float(loss.detach())
+                running = running + loss.detach()  # stays on the device; read once per evaluation
                 counted += 1
                 state.step += 1
                 state.batch_in_epoch = position + 1
@@ -107,13 +109,13 @@ class Trainer:
                 bar.update(1)
                 if state.step % config.eval_every == 0:
                     state.train_seconds += time.perf_counter() - started
-                    self._evaluate_and_checkpoint(running / max(counted, 1))
+                    self._evaluate_and_checkpoint(host_float(running) / max(counted, 1))
                     running, counted, started = 0.0, 0, time.perf_counter()
             state.train_seconds += time.perf_counter() - started
             bar.close()
             if epoch == config.epochs - 1 and state.step % config.eval_every != 0:
                 state.epoch = config.epochs  # a resume after this point has nothing left to do
-                self._evaluate_and_checkpoint(running / max(counted, 1))
+                self._evaluate_and_checkpoint(host_float(running) / max(counted, 1))
         return state
 
     def _evaluate_and_checkpoint(self, mean_loss: float) -> None:

@@ -12,6 +12,8 @@ def add_parser(sub):
     transfer.add_argument("--out", default=None, help="run folder (default runs/SRC-TGT-MODE)")
     transfer.add_argument("--data-dir", default=None, help="data root searched first")
     transfer.add_argument("--no-progress", action="store_true")
+    transfer.add_argument("--overwrite", action="store_true",
+                          help="recompute the requested seeds even if their folders hold runs of another config")
     add_config_arguments(transfer, TransferConfig)
     add_config_arguments(transfer, TrainConfig, skip=("lang", "embeddings", "docstart"))
     add_config_arguments(transfer, TaggerConfig)
@@ -31,7 +33,7 @@ def run_transfer_command(args):
     logging.getLogger("zsner.stage").addHandler(console)
     result = run_transfer(apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args),
                           apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args),
-                          args.out, args.data_dir, bars=not args.no_progress)
+                          args.out, args.data_dir, bars=not args.no_progress, overwrite=args.overwrite)
     print(result["table"])
     print("stage times (s): " + ", ".join(f"{stage} {seconds}" for stage, seconds in result["timings"].items()))
     print(f"results in {result['out']}")

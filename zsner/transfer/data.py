@@ -31,28 +31,55 @@ def default_direction(tgt: str) -> str:
     return PAPER_DIRECTIONS.get(tgt, "s2t")
 
 
-def ensure_mapping(src: str, tgt: str, direction: str, cache_dir, data_dir=None, overrides: dict | None = None,
+@dataclass
+class TransferInputs:
+    """Everything `zsner transfer` reads, resolved once at the command's edge (search path, files, sentences)."""
+
+    src: str
+    tgt: str
+    splits: tuple[dict, dict]  # source splits (labelled), target splits (train unlabelled, dev/test labelled)
+    vector_files: tuple[Path | None, Path | None]  # monolingual vectors of each side, None if absent
+    eval_dict: Path | None  # MUSE dictionary for the mapping's P@k report only (never for training)
+
+
+def resolve_inputs(src: str, tgt: str, train: TrainConfig, data_dir=None,
+                   required: tuple[bool, bool] = (True, True)) -> TransferInputs:
+    """Read both languages' splits and find their vectors and evaluation dictionary: every missing or malformed
+    input fails here, before anything is written. ``required``: whether each side's vectors file must exist."""
+    splits = read_crosslingual(src, tgt, train, data_dir)
+    files = []
+    for lang, needed in zip((src, tgt), required):
+        try:
+            files.append(embedding_path(lang, data_dir))
+        except ZsnerError:
+            if needed:
+                raise
+            files.append(None)
+    try:
+        eval_dict = dictionary_path(src, tgt, data_dir=data_dir)
+    except ZsnerError:
+        eval_dict = None
+    return TransferInputs(src, tgt, splits, (files[0], files[1]), eval_dict)
+
+
+def ensure_mapping(inputs: TransferInputs, direction: str, cache_dir, overrides: dict | None = None,
                    progress: bool = True) -> Path:
     """Folder of the unsupervised mapping for (src, tgt, direction, vector files, config), computed once and
     reused. The folder appears atomically (built under a temporary name, then renamed)."""
     from ..mapping.config import MappingConfig
     from ..mapping.pipeline import learn_mapping, mapping_cache_key
 
-    src_file, tgt_file = embedding_path(src, data_dir), embedding_path(tgt, data_dir)
+    (src_file, tgt_file), src, tgt = inputs.vector_files, inputs.src, inputs.tgt
     config = MappingConfig(direction=direction, **(overrides or {}))
     key = mapping_cache_key(src_file, tgt_file, config)
     folder = Path(cache_dir) / "mapping" / f"{src}-{tgt}-{direction}-{key}"
     if (folder / "src.mapped.vec").is_file() and (folder / "tgt.mapped.vec").is_file():
         log.info("mapping: reusing %s", folder)
         return folder
-    try:
-        eval_dict = dictionary_path(src, tgt, data_dir=data_dir)  # P@k for the report only, never for training
-    except ZsnerError:
-        eval_dict = None
     building = folder.with_name(folder.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     log.info("mapping: learning %s -> %s (%s) into %s", src, tgt, direction, folder)
-    learn_mapping(src_file, tgt_file, config, eval_dict=eval_dict, out_dir=building, progress=progress)
+    learn_mapping(src_file, tgt_file, config, eval_dict=inputs.eval_dict, out_dir=building, progress=progress)
     building.rename(folder)
     return folder
 
@@ -67,11 +94,10 @@ class CrossData:
     tgt: str
 
 
-def _vectors(mode: str, src: str, tgt: str, target_emb: str, mapping_dir: Path | None, data_dir):
+def _vectors(mode: str, inputs: TransferInputs, target_emb: str, mapping_dir: Path | None):
     if mode == "mono":
-        src_vectors = load_vectors(embedding_path(src, data_dir))
-        tgt_vectors = None if target_emb == "random" else load_vectors(embedding_path(tgt, data_dir))
-        return src_vectors, tgt_vectors
+        src_file, tgt_file = inputs.vector_files
+        return load_vectors(src_file), None if target_emb == "random" else load_vectors(tgt_file)
     return load_vectors(mapping_dir / "src.mapped.vec"), load_vectors(mapping_dir / "tgt.mapped.vec")
 
 
@@ -90,11 +116,12 @@ def read_crosslingual(src: str, tgt: str, train: TrainConfig, data_dir=None) -> 
     return src_splits, tgt_splits
 
 
-def prepare_crosslingual(src: str, tgt: str, mode: str, train: TrainConfig, tagger: TaggerConfig,
-                         mapping_dir: Path | None, target_emb: str = "mono", data_dir=None,
-                         splits: tuple[dict, dict] | None = None) -> CrossData:
-    src_splits, tgt_splits = splits or read_crosslingual(src, tgt, train, data_dir)
-    src_vectors, tgt_vectors = _vectors(mode, src, tgt, target_emb, mapping_dir, data_dir)
+def prepare_crosslingual(inputs: TransferInputs, mode: str, train: TrainConfig, tagger: TaggerConfig,
+                         mapping_dir: Path | None, target_emb: str = "mono") -> CrossData:
+    """The joint vocabulary, embedding matrix and encoded corpora of one variant, from resolved inputs."""
+    src, tgt = inputs.src, inputs.tgt
+    src_splits, tgt_splits = inputs.splits
+    src_vectors, tgt_vectors = _vectors(mode, inputs, target_emb, mapping_dir)
     for vectors in (src_vectors, tgt_vectors):
         if vectors is not None and vectors.dim != tagger.word_dim:
             raise ZsnerError(f"vectors have dimension {vectors.dim} but --word-dim is {tagger.word_dim}", vectors.source)

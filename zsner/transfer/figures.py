@@ -1,5 +1,9 @@
 """Figures of a transfer run (PNG): the paper's Fig. 2 (target sentence length vs the share of words the
-source model tags correctly) and Fig. 3 (t-SNE of entity words: monolingual, mapped, common encoder)."""
+source model tags correctly) and Fig. 3 (t-SNE of entity words: monolingual, mapped, common encoder).
+
+Every input is passed in (the monolingual vectors are loaded by the pipeline, through its search path); each PNG
+is written atomically; a set too small for t-SNE gets a smaller perplexity, or no Fig. 3 with the reason logged.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..embeddings import load_vectors
-from ..resources import embedding_path
+from ..atomic import atomic_open
 from ..train.evaluate import predict
 from ..train.model_io import load_model
 
@@ -23,6 +26,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(figure, path: Path) -> None:
+    plt = _pyplot()
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, dpi=120, format="png")
+    plt.close(figure)
 
 
 def length_accuracy(model, corpus, tag_names, batch_size=256):
@@ -55,8 +65,7 @@ def figure_length(path: Path, lengths, ratios, title: str) -> None:
     axis.set_title(title)
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def _entity_tokens(corpus, limit, rng):
@@ -79,14 +88,20 @@ def _encoder_features(model, corpus, tokens):
     return np.stack([features[row[i], position].numpy() for i, position, _ in tokens])
 
 
+MIN_TSNE_POINTS = 10
+
+
 def figure_tsne(path: Path, panels: dict, languages: np.ndarray, kinds: list, seed: int = 0) -> None:
+    """One t-SNE panel per matrix (rows: entity words); perplexity 30, or less on small sets (it must stay below
+    the number of points)."""
     from sklearn.manifold import TSNE
 
     plt = _pyplot()
+    perplexity = min(30.0, (len(languages) - 1) / 3)
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
     markers = {kind: marker for kind, marker in zip(sorted(set(kinds)), "os^D")}
     for axis, (title, matrix) in zip(np.atleast_1d(axes), panels.items()):
-        points = TSNE(n_components=2, perplexity=30, init="pca", random_state=seed).fit_transform(matrix)
+        points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(matrix)
         for lang, colour in zip(sorted(set(languages)), ("tab:blue", "tab:red")):
             for kind, marker in markers.items():
                 keep = (languages == lang) & (np.array(kinds) == kind)
@@ -97,12 +112,12 @@ def figure_tsne(path: Path, panels: dict, languages: np.ndarray, kinds: list, se
         axis.set_yticks([])
     np.atleast_1d(axes)[0].legend(fontsize=6, ncol=2)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
-def write_figures(out: Path, data, results: dict, config, sample: int = 200) -> None:
-    """Fig. 2 from the first seed's source model (src-dev selection) on target dev; Fig. 3 from its encoder."""
+def write_figures(out: Path, data, results: dict, config, mono: list | None = None, sample: int = 200) -> None:
+    """Fig. 2 from the first seed's source model (src-dev selection) on target dev; Fig. 3 from its encoder.
+    ``mono``: the source and target monolingual ``WordVectors`` for Fig. 3's first panel (None: no such panel)."""
     base = config.base if config.mode == "augmented" else config.mode
     first = results[base][0]["seed"]
     folder = out / f"seed{first}" / (base if config.mode == "augmented" else "")
@@ -114,22 +129,22 @@ def write_figures(out: Path, data, results: dict, config, sample: int = 200) -> 
     rng = np.random.default_rng(0)
     src_tokens = _entity_tokens(data.corpora["src-dev"], sample, rng)
     tgt_tokens = _entity_tokens(data.corpora["tgt-dev"], sample, rng)
+    if min(len(src_tokens), len(tgt_tokens)) == 0 or len(src_tokens) + len(tgt_tokens) < MIN_TSNE_POINTS:
+        log.warning("Fig. 3 skipped: %d source and %d target entity words in dev, too few for t-SNE (need %d)",
+                    len(src_tokens), len(tgt_tokens), MIN_TSNE_POINTS)
+        return
     words = lambda corpus, tokens: [corpus.sentences[i].words[p] for i, p, _ in tokens]  # noqa: E731
     src_words, tgt_words = words(data.corpora["src-dev"], src_tokens), words(data.corpora["tgt-dev"], tgt_tokens)
     languages = np.array([config.src] * len(src_tokens) + [config.tgt] * len(tgt_tokens))
     kinds = [k for _, _, k in src_tokens + tgt_tokens]
-    table = data.embeddings
     ids = np.concatenate([np.concatenate([data.corpora[name].word_ids[i][p:p + 1] for i, p, _ in tokens])
                           for name, tokens in (("src-dev", src_tokens), ("tgt-dev", tgt_tokens))])
     panels = {}
-    try:
-        mono = [load_vectors(embedding_path(lang)) for lang in (config.src, config.tgt)]
+    if mono is not None:
         rows = [m.vector(w) for m, ws in zip(mono, (src_words, tgt_words)) for w in ws]
-        dim = mono[0].dim
-        panels["monolingual vectors"] = np.stack([r if r is not None else np.zeros(dim, np.float32) for r in rows])
-    except Exception as err:  # figures are a report extra; never fail a finished run over them
-        log.warning("t-SNE: monolingual panel skipped (%s)", err)
-    panels["common-space vectors" if base != "mono" else "model's word vectors"] = table[ids]
+        zero = np.zeros(mono[0].dim, np.float32)
+        panels["monolingual vectors"] = np.stack([r if r is not None else zero for r in rows])
+    panels["common-space vectors" if base != "mono" else "model's word vectors"] = data.embeddings[ids]
     panels["common encoder (dense layer)"] = np.concatenate([
         _encoder_features(model, data.corpora["src-dev"], src_tokens),
         _encoder_features(model, data.corpora["tgt-dev"], tgt_tokens)])

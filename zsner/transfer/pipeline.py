@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_json, write_text
-from ..config import TaggerConfig, TrainConfig
+from ..config import TaggerConfig, TrainConfig, to_dict
+from ..device import resolve_device
 from ..errors import ZsnerError
 from ..report import aggregate, markdown_table
-from .data import default_direction, ensure_mapping, prepare_crosslingual, read_crosslingual
+from ..runs import claim
+from .data import default_direction, prepare_crosslingual, resolve_inputs
+from .spaces import VECTORS, encoder_dim, word_space
 from ..train.loop import attach_log
 from .variants import MODES, AugmentConfig, train_variant, variant_tagger
 
@@ -31,27 +34,89 @@ class TransferConfig:
     seeds: int = 1  # the paper reports 5
     cache_dir: str = "runs/cache"
     mapping_dir: str = ""  # a finished `zsner map` run folder to use instead of the cached mapping
+    vectors: str = "fasttext"  # word space: fasttext (the paper's: mapped monolingual vectors) | encoder | concat
+    encoder: str = ""  # local Hugging Face encoder folder for --vectors encoder|concat
+    encoder_layer: int = 6  # the encoder layer the static word vectors are read from
     figures: bool = True
 
 
 def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, augment: AugmentConfig,
-                 out=None, data_dir=None, bars: bool = True) -> dict:
+                 out=None, data_dir=None, bars: bool = True, overwrite: bool = False) -> dict:
+    """The whole pipeline into ``out``. A seed folder is reused (finished) or resumed (checkpoint) only when its
+    config.json matches this run's; another config stops the run before anything is written, unless
+    ``overwrite``, which recomputes the requested seeds."""
     if config.mode not in MODES:
         raise ZsnerError(f"unknown --mode {config.mode!r}; choose from {', '.join(MODES)}")
     if config.base not in MODES[:-1]:
         raise ZsnerError(f"--base must be one of {', '.join(MODES[:-1])}")
     out = Path(out or f"runs/{config.src}-{config.tgt}-{config.mode}")
-    splits = read_crosslingual(config.src, config.tgt, train, data_dir)  # bad input fails before anything is written
+    resolve_device(train.device)  # a bad --device fails here; each variant resolves it for its run folder
+    base = config.base if config.mode == "augmented" else config.mode
+    if config.vectors not in VECTORS:
+        raise ZsnerError(f"unknown --vectors {config.vectors!r}; choose from {', '.join(VECTORS)}")
+    if config.vectors != "fasttext":
+        if base == "mono" or config.mapping_dir:
+            raise ZsnerError(f"--vectors {config.vectors} builds its own shared space: it does not go with "
+                             "--mode mono or --mapping-dir")
+        added = encoder_dim(config.encoder)
+        tagger = dataclasses.replace(tagger, word_dim=added + (tagger.word_dim if config.vectors == "concat" else 0))
+    mono_only = base == "mono"
+    required = (mono_only or not config.mapping_dir,
+                (mono_only and config.target_emb != "random") or (not mono_only and not config.mapping_dir))
+    inputs = resolve_inputs(config.src, config.tgt, train, data_dir, required)  # bad input fails before any write
+    if not mono_only and config.mapping_dir:
+        _check_mapping_dir(Path(config.mapping_dir))
+    plan = _seed_folders(config, train, tagger, augment, out)
+    for folder, wanted in plan.values():  # a stale folder stops the run before anything is written
+        claim(folder, wanted, overwrite)
+    mono = _monolingual_vectors(inputs) if config.figures else None
     out.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out)
     try:
-        return _run(config, train, tagger, augment, out, data_dir, bars, splits)
+        return _run(config, train, tagger, augment, out, inputs, bars, plan, mono, data_dir)
     finally:
         logging.getLogger("zsner").removeHandler(handler)
         handler.close()
 
 
-def _run(config, train, tagger, augment, out: Path, data_dir, bars, splits) -> dict:
+def _seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, augment: AugmentConfig,
+                  out: Path) -> dict:
+    """(seed, variant) -> (folder, the config.json its run writes): what decides whether a folder is reusable."""
+    base = config.base if config.mode == "augmented" else config.mode
+    identity = {"src": config.src, "tgt": config.tgt, "base": base, "target_emb": config.target_emb,
+                "direction": config.direction or default_direction(config.tgt), "mapping_dir": config.mapping_dir}
+    if config.vectors != "fasttext":
+        identity.update(vectors=config.vectors, encoder=str(Path(config.encoder).expanduser().resolve()),
+                        encoder_layer=config.encoder_layer)
+    base_tagger = variant_tagger(base, tagger)
+    plan = {}
+    for seed in range(train.seed, train.seed + config.seeds):
+        seeded, folder = to_dict(dataclasses.replace(train, seed=seed)), out / f"seed{seed}"
+        wanted = {"train": seeded, "tagger": to_dict(base_tagger), "transfer": {**identity, "variant": base}}
+        plan[seed, base] = (folder / base if config.mode == "augmented" else folder, wanted)
+        if config.mode == "augmented":
+            plan[seed, "augmented"] = (folder / "augmented", {**wanted, "augment": to_dict(augment),
+                                                              "transfer": {**identity, "variant": "augmented"}})
+    return plan
+
+
+def _check_mapping_dir(folder: Path) -> None:
+    for name in ("src.mapped.vec", "tgt.mapped.vec"):
+        if not (folder / name).is_file():
+            raise ZsnerError(f"--mapping-dir is not a finished `zsner map` folder ({name} missing)", folder)
+
+
+def _monolingual_vectors(inputs) -> list | None:
+    """Both languages' monolingual vectors for Fig. 3's first panel; None, logged, if either file is absent."""
+    from ..embeddings import load_vectors
+
+    if None in inputs.vector_files:
+        log.warning("Fig. 3 will have no monolingual panel: no vectors file for one of the languages")
+        return None
+    return [load_vectors(path) for path in inputs.vector_files]
+
+
+def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, data_dir) -> dict:
     timings = {}
     clock = time.perf_counter()
     direction = config.direction or default_direction(config.tgt)
@@ -60,19 +125,20 @@ def _run(config, train, tagger, augment, out: Path, data_dir, bars, splits) -> d
     if base != "mono" and config.mapping_dir:
         mapping_dir = Path(config.mapping_dir)
     elif base != "mono":
-        mapping_dir = ensure_mapping(config.src, config.tgt, direction, config.cache_dir, data_dir, progress=bars)
+        mapping_dir = word_space(config.vectors, inputs, direction, config.cache_dir, config.encoder,
+                                 config.encoder_layer, data_dir, bars)
     timings["mapping"] = round(time.perf_counter() - clock, 1)
     stage_log.info("stage mapping: %.1f s (%s)", timings["mapping"], mapping_dir or "monolingual vectors")
     base_tagger = variant_tagger(base, tagger)
-    data = prepare_crosslingual(config.src, config.tgt, base, train, base_tagger, mapping_dir, config.target_emb,
-                                data_dir, splits)
+    data = prepare_crosslingual(inputs, base, train, base_tagger, mapping_dir, config.target_emb)
     results: dict[str, list] = {base: []} if config.mode != "augmented" else {base: [], "augmented": []}
     for seed in range(train.seed, train.seed + config.seeds):
         seeded = dataclasses.replace(train, seed=seed)
         folder = out / f"seed{seed}"
         clock = time.perf_counter()
-        base_dir = folder / base if config.mode == "augmented" else folder
-        results[base].append(_cached(base_dir) or train_variant(base, data, seeded, base_tagger, base_dir, bars=bars))
+        base_dir, wanted = plan[seed, base]
+        results[base].append(_cached(base_dir) or train_variant(base, data, seeded, base_tagger, base_dir, bars=bars,
+                                                                identity=wanted["transfer"]))
         timings[f"seed{seed}-{base}"] = round(time.perf_counter() - clock, 1)
         stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
         if config.mode == "augmented":
@@ -80,7 +146,8 @@ def _run(config, train, tagger, augment, out: Path, data_dir, bars, splits) -> d
             results["augmented"].append(
                 _cached(folder / "augmented") or train_variant("augmented", data, seeded, base_tagger,
                                                                folder / "augmented", augment,
-                                                               base_dir / "best-src-dev.pt", bars))
+                                                               base_dir / "best-src-dev.pt", bars,
+                                                               plan[seed, "augmented"][1]["transfer"]))
             timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
             stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
     summaries = {mode: aggregate(runs) for mode, runs in results.items()}
@@ -92,12 +159,12 @@ def _run(config, train, tagger, augment, out: Path, data_dir, bars, splits) -> d
     if config.figures:
         from .figures import write_figures
 
-        write_figures(out, data, results, config)
+        write_figures(out, data, results, config, mono)
     return {"table": table, "summaries": summaries, "timings": timings, "out": str(out)}
 
 
 def _cached(folder: Path) -> dict | None:
-    """A finished run's metrics (its folder has metrics.json): repeated invocations reuse it."""
+    """A finished run's metrics (its config was checked by ``claim`` before the run started)."""
     import json
 
     path = folder / "metrics.json"

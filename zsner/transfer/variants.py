@@ -17,12 +17,13 @@ from ..atomic import write_json
 from ..config import TaggerConfig, TrainConfig, save_configs
 from ..data.batches import bucketed_order
 from ..data.conll import write_conll
+from ..device import model_device, resolved, to_device
 from .augmented import AugmentedTagger
 from ..nn.tagger import Tagger, count_parameters
 from .data import CrossData
 from ..train.evaluate import evaluate, predict
 from ..train.loop import SupervisedTask
-from ..train.model_io import build_model, load_model, save_embeddings, save_model
+from ..train.model_io import build_model, load_model, save_model
 from ..train.trainer import Trainer, seed_everything
 
 log = logging.getLogger("zsner")
@@ -60,10 +61,10 @@ class _Evaluations:
         self.data, self.train, self.source_model, self.target_model = data, train, source_model, target_model
 
     def __call__(self) -> dict:
-        tags, size, device = self.data.vocabs.tags.items, self.train.eval_batch_size, self.train.device
-        return {"src-dev": evaluate(self.source_model, self.data.corpora["src-dev"], tags, size, device)[0],
-                "tgt-dev": evaluate(self.target_model, self.data.corpora["tgt-dev"], tags, size, device)[0],
-                "tgt-test": evaluate(self.target_model, self.data.corpora["tgt-test"], tags, size, device)[0]}
+        tags, size = self.data.vocabs.tags.items, self.train.eval_batch_size
+        return {"src-dev": evaluate(self.source_model, self.data.corpora["src-dev"], tags, size)[0],
+                "tgt-dev": evaluate(self.target_model, self.data.corpora["tgt-dev"], tags, size)[0],
+                "tgt-test": evaluate(self.target_model, self.data.corpora["tgt-test"], tags, size)[0]}
 
 
 class SourceTask(SupervisedTask):
@@ -109,7 +110,7 @@ class AugmentedTask:
         subset = _Subset(corpus, selected)
         names = self.data.vocabs.tags.items
         index = {name: i for i, name in enumerate(names)}
-        tags = predict(self.model.source, subset, names, self.train.eval_batch_size, self.train.device)
+        tags = predict(self.model.source, subset, names, self.train.eval_batch_size)
         return selected, [np.array([index[t] for t in sentence], dtype=np.int64) for sentence in tags]
 
     def plan_epoch(self, round_: int) -> list:
@@ -128,15 +129,16 @@ class AugmentedTask:
 
     def loss(self, spec):
         source_indices, target_positions = spec
-        device = self.train.device
-        source_batch = self.data.corpora["src-train"].batch(source_indices).to(device)
+        device = model_device(self.model)
+        source_batch = to_device(self.data.corpora["src-train"].batch(source_indices), device)
         target_batch = self.data.corpora["tgt-train"].batch(self.pseudo["indices"][target_positions])
         tags = torch.zeros_like(target_batch.tags)
         for row, position in enumerate(target_positions):
             pseudo = self.pseudo["tags"][position]
             tags[row, : len(pseudo)] = torch.from_numpy(pseudo)
         target_batch.tags = tags
-        return self.model.joint_loss(source_batch, target_batch.to(device)), len(source_indices) + len(target_positions)
+        return (self.model.joint_loss(source_batch, to_device(target_batch, device)),
+                len(source_indices) + len(target_positions))
 
     def save_model(self, path, extra: dict) -> None:
         save_model(path, self.model, self.data.vocabs, self.tagger,
@@ -171,13 +173,16 @@ def _cycle(batches: list, count: int) -> list:
 
 
 def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: TaggerConfig, out_dir: Path,
-                  augment: AugmentConfig | None = None, base_model: Path | None = None, bars: bool = True) -> dict:
-    """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1."""
+                  augment: AugmentConfig | None = None, base_model: Path | None = None, bars: bool = True,
+                  identity: dict | None = None) -> dict:
+    """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1. ``identity``
+    (pair, variant, mapping) is recorded in config.json beside the configs, for honest reuse."""
+    requested, train = train, resolved(train)  # config.json keeps the requested device ("auto")
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(train.threads)
     seed_everything(train.seed)
-    save_configs(out_dir / "config.json", train=train, tagger=tagger, **({"augment": augment} if augment else {}))
-    save_embeddings(out_dir, data.embeddings)
+    save_configs(out_dir / "config.json", train=requested, tagger=tagger, **({"augment": augment} if augment else {}),
+                 **({"transfer": identity} if identity else {}))
     if mode == "augmented":
         source = load_model(base_model, data.embeddings)[0]
         model = build_model("augmented", tagger, data.vocabs)
@@ -188,7 +193,7 @@ def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: Tagger
         model = build_model("tagger", tagger, data.vocabs)
         model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
         task = SourceTask(model, data, train, tagger)
-    model.to(train.device)
+    model = to_device(model, train.device)
     trainer = Trainer(train, out_dir, model, task, CRITERIA, EVAL_SETS, bars)
     if (out_dir / "checkpoint.pt").exists():
         trainer.resume()
@@ -203,7 +208,7 @@ def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, m
     test_sentences, test_seconds = 0, 0.0
     for criterion, (_, file_name) in CRITERIA.items():
         step = state.best[criterion]["step"]
-        chosen = load_model(out_dir / file_name, data.embeddings)[0]
+        chosen = to_device(load_model(out_dir / file_name, data.embeddings)[0], train.device)
         clock = time.perf_counter()
         metrics, predicted = evaluate(chosen, data.corpora["tgt-test"], data.vocabs.tags.items,
                                       train.eval_batch_size, train.device)
@@ -214,7 +219,7 @@ def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, m
                                "src_dev_f1": rows[step]["src-dev"], "tgt_test": metrics}
     result = {"mode": mode, "seed": train.seed, "src": data.src, "tgt": data.tgt, "criteria": criteria,
               "parameters": count_parameters(model), "train_seconds": round(state.train_seconds, 1),
-              "steps": state.step, "coverage": data.coverage,
+              "steps": state.step, "coverage": data.coverage, "device": train.device,
               "inference_sentences_per_second": round(test_sentences / max(test_seconds, 1e-9), 1)}
     if history:
         result["rounds"] = history

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.tags import convert
+from ..errors import ZsnerError
 
 IGNORE = -100  # label of padding positions (ignored by the losses)
 
@@ -49,7 +50,8 @@ def _first_id(tokenizer, *names):
         value = getattr(tokenizer, name, None)
         if value is not None:
             return int(value)
-    raise ValueError(f"the tokenizer defines none of {', '.join(names)}")
+    raise ZsnerError(f"unusable tokenizer: it defines none of {', '.join(names)}",
+                     getattr(tokenizer, "name_or_path", None) or None)
 
 
 @dataclass(frozen=True)

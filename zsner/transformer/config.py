@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..device import resolve_device
 from ..errors import ZsnerError
 
 HEADS = ("softmax", "crf")
@@ -70,8 +71,8 @@ class TransformerTrainConfig:
     init: str = ""  # checkpoint (.pt) to start from instead of training zero-shot first
     seed: int = 1
     threads: int = 1
-    device: str = "cpu"
-    amp: bool = True  # mixed precision on CUDA (ignored on CPU: fp32)
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved by zsner.device
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU: fp32); the CRF head always runs in fp32
     train_limit: int = 0  # first N sentences of each source train set (0 = all)
     eval_limit: int = 0  # first N sentences of each dev/test set (0 = all)
     unlabelled_limit: int = 0  # first N target train sentences used as unlabelled text (0 = all)
@@ -104,3 +105,4 @@ def validate(model: TransformerConfig, train: TransformerTrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ZsnerError(message)
+    resolve_device(train.device)

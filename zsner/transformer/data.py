@@ -20,8 +20,11 @@ def read_split(lang: str, split: str, limit: int = 0, data_dir=None) -> list[Sen
 
 
 def read_unlabelled(lang: str, split: str = "train", limit: int = 0, data_dir=None) -> list[list[str]]:
-    """Only the words of a split (for auxiliary tasks and pseudo-labels)."""
-    return [list(sentence.words) for sentence in read_split(lang, split, limit, data_dir)]
+    """Only the words of a split (for auxiliary tasks and pseudo-labels): its tag column is never parsed."""
+    spec = dataset(lang)
+    sentences = read_conll(dataset_path(lang, split, data_dir or None), spec.encodings[split], spec.docstart,
+                           labelled=False)
+    return [list(sentence.words) for sentence in (sentences[:limit] if limit else sentences)]
 
 
 def entity_types(sentences: list[Sentence]) -> set[str]:

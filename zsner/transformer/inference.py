@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
 from ..data.tags import convert
+from ..device import autocast, model_device, to_device
 from ..evaluation import span_metrics
 from .align import PieceTokenizer, Window, batches_in_order, collate, make_windows, merge, window_labels
 
@@ -36,7 +36,7 @@ class Corpus:
     def batch(self, indices, device="cpu"):
         windows = [self.windows[index] for index in indices]
         labels = [self.window_labels[index] for index in indices] if self.window_labels is not None else None
-        return collate(windows, self.pieces, self.tokens, labels).to(device)
+        return to_device(collate(windows, self.pieces, self.tokens, labels), device)
 
     def window_langs(self, indices) -> list[str]:
         return [self.langs[self.windows[index].sentence] for index in indices]
@@ -49,17 +49,11 @@ def encode(words: list[list[str]], tokens: PieceTokenizer, window: int, overlap:
     return Corpus(list(words), pieces, make_windows(pieces, window, overlap), per_sentence, tokens)
 
 
-def autocast(device: str, amp: bool):
-    """Mixed precision on CUDA (bf16 where supported, else fp16); fp32 elsewhere."""
-    if amp and str(device).startswith("cuda"):
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return nullcontext()
-
-
-def predict_ids(model, corpus: Corpus, batch_size: int = 64, device: str = "cpu", amp: bool = False,
+def predict_ids(model, corpus: Corpus, batch_size: int = 64, device=None, amp: bool = False,
                 progress: bool = False, desc: str = "predict") -> list[list[int]]:
-    """Tag ids for every word of every sentence (windows merged back to words)."""
+    """Tag ids for every word of every sentence (windows merged back to words); batches go to ``device``
+    (default: the model's), under mixed precision on CUDA when ``amp`` (the CRF head stays in fp32)."""
+    device = model_device(model) if device is None else device
     was_training = model.training
     model.eval()
     window_labels: list[list[int] | None] = [None] * len(corpus.windows)

@@ -22,11 +22,14 @@ from ..atomic import write_json, write_text
 from ..config import save_configs
 from ..data.conll import write_conll
 from ..data.tags import tag_set
+from ..device import resolved
 from ..errors import ZsnerError
+from ..train.model_io import read_torch_file
 from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
 from .data import entity_types, label, read_split, read_unlabelled
 from .inference import encode, evaluate
-from .model import TransformerTagger, build, count_parameters
+from .align import PieceTokenizer
+from .model import TransformerTagger, build, count_parameters, load_tokenizer
 from .report import results_markdown
 from .train import DevSet, Trainer
 
@@ -46,6 +49,9 @@ def attach_log(out_dir: Path) -> logging.Handler:
 def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir, overwrite: bool = False) -> dict:
     """Train and evaluate one configuration; returns the metrics also written to ``metrics.json``."""
     validate(model_config, config)
+    init = read_checkpoint(config.init) if config.init else None  # a bad --init stops before --out is touched
+    PieceTokenizer(load_tokenizer(model_config.model))  # likewise a missing model folder or unusable tokenizer
+    inputs = read_inputs(model_config, config)  # and every data file: all input is read before anything is written
     out = Path(out_dir)
     if any((out / name).exists() for name in OUTPUTS):
         if not overwrite:
@@ -56,7 +62,7 @@ def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir
     out.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out)
     try:
-        return _run(model_config, config, out)
+        return _run(model_config, config, out, inputs, init)
     finally:
         log.removeHandler(handler)
         handler.close()
@@ -68,28 +74,39 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: Path) -> dict:
-    torch.set_num_threads(config.threads)
-    _seed(config.seed)
-    save_configs(out / "config.json", model=model_config, train=config)
+def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig) -> dict:
+    """Every data split a run reads: labelled source train, unlabelled target train (auxiliary tasks or
+    pseudo-labels), source and target dev, target test; plus the tag set and the language list."""
     sources, targets, aux = split_list(config.src), split_list(config.tgt), split_list(config.aux)
     data_dir = config.data_dir or None
     train_sets = {lang: read_split(lang, "train", config.train_limit, data_dir) for lang in sources}
     tags = tag_set(set().union(*(entity_types(s) for s in train_sets.values())), model_config.scheme)
-    labelled = [label(lang, sentences, tags, model_config.scheme) for lang, sentences in train_sets.items()]
     unlabelled_words = {}
     if aux or config.mode == "augmented":
         unlabelled_words = {lang: read_unlabelled(lang, "train", config.unlabelled_limit, data_dir) for lang in targets}
-    select = config.eval_limit
-    dev = {(role, lang): read_split(lang, "dev", select, data_dir)
+    dev = {(role, lang): read_split(lang, "dev", config.eval_limit, data_dir)
            for role, langs in (("src", sources), ("tgt", targets)) for lang in langs}
     tests = {lang: read_split(lang, "test", config.eval_limit, data_dir) for lang in targets}
     languages = list(dict.fromkeys(sources + targets)) if "li" in aux else []
     if "li" in aux and len(languages) < 2:
         raise ZsnerError("--aux li needs at least two different languages among --src and --tgt")
+    return {"train_sets": train_sets, "tags": tags, "unlabelled_words": unlabelled_words, "dev": dev,
+            "tests": tests, "languages": languages}
+
+
+def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: Path, inputs: dict,
+         init: dict | None = None) -> dict:
+    torch.set_num_threads(config.threads)
+    _seed(config.seed)
+    save_configs(out / "config.json", model=model_config, train=config)
+    config = resolved(config)  # config.json keeps the requested device ("auto"); the run uses the resolved one
+    targets, aux = split_list(config.tgt), split_list(config.aux)
+    tags, dev, tests, languages = inputs["tags"], inputs["dev"], inputs["tests"], inputs["languages"]
+    unlabelled_words = inputs["unlabelled_words"]
+    labelled = [label(lang, sentences, tags, model_config.scheme) for lang, sentences in inputs["train_sets"].items()]
     model, tokens = build(model_config, tags, languages, cloze=bool({"cl", "pc"} & set(aux)))
     if config.init:
-        load_into(model, config.init)
+        load_into(model, config.init, init)
     log.info("model %s: %d parameters, %d trainable (freeze %d); tags %s", model_config.model,
              count_parameters(model), count_parameters(model, True), model_config.freeze_layers, " ".join(tags))
 
@@ -205,14 +222,21 @@ def finish(trainer: Trainer, model_config, config, out: Path, final: dict, corpu
     }
 
 
-def load_into(model: TransformerTagger, path) -> dict:
-    """Load a checkpoint's tensors into a model with the same tags (auxiliary heads may differ)."""
+def read_checkpoint(path) -> dict:
+    """A transformer checkpoint's archive (tensors and plain data only: loading never runs code)."""
     path = Path(path)
     if not path.is_file():
         raise ZsnerError("no such checkpoint", path)
-    archive = torch.load(path, map_location="cpu", weights_only=True)
-    if archive.get("format") != "zsner-transformer-1":
+    archive = read_torch_file(path)
+    if not isinstance(archive, dict) or archive.get("format") != "zsner-transformer-1":
         raise ZsnerError("not a zsner transformer checkpoint", path)
+    return archive
+
+
+def load_into(model: TransformerTagger, path, archive: dict | None = None) -> dict:
+    """Load a checkpoint's tensors (``archive``, when already read) into a model with the same tags (auxiliary
+    heads may differ)."""
+    archive = archive or read_checkpoint(path)
     if list(archive["tags"]) != model.tags:
         raise ZsnerError(f"checkpoint tags {archive['tags']} differ from this run's {model.tags}", path)
     auxiliary = ("language_head.", "cloze_head.")
@@ -228,12 +252,12 @@ def load_into(model: TransformerTagger, path) -> dict:
 def load_checkpoint(path, model_folder: str = "") -> tuple[TransformerTagger, object, dict]:
     """``(model, PieceTokenizer, archive)`` from a checkpoint; the base model folder is the one it was trained
     from unless ``model_folder`` is given."""
-    archive = torch.load(Path(path), map_location="cpu", weights_only=True)
+    archive = read_checkpoint(path)
     model_config = TransformerConfig(**archive["model_config"])
     if model_folder:
         model_config = replace(model_config, model=model_folder)
     model, tokens = build(model_config, list(archive["tags"]), list(archive["languages"]), bool(archive["cloze"]))
-    load_into(model, path)
+    load_into(model, path, archive)
     model.eval()
     return model, tokens, archive
 

@@ -30,7 +30,8 @@ from ..data.tags import convert
 from .align import make_windows
 from .auxiliary import entity_words, predictive_cloze, random_cloze
 from .config import CRITERIA, TransformerConfig, TransformerTrainConfig, split_list
-from .inference import Corpus, autocast, evaluate, predict_ids
+from ..device import autocast, host_float
+from .inference import Corpus, evaluate, predict_ids
 from .report import plot_curves
 
 log = logging.getLogger("zsner.transformer")
@@ -194,7 +195,7 @@ class Trainer:
         accumulate = config.grad_accum
         steps_in_plan = math.ceil(len(plan) / accumulate)
         trainable = [p for p in model.parameters() if p.requires_grad]
-        sums: dict[str, tuple[float, int]] = {}  # loss name -> (sum, micro-batches where it was computed)
+        sums: dict[str, tuple] = {}  # loss name -> (sum on the device, micro-batches where it was computed)
         evaluated_last = False
         model.train()
         optimizer.zero_grad(set_to_none=True)
@@ -207,7 +208,7 @@ class Trainer:
             self.scaler.scale(loss / accumulate).backward()
             for name, value in {"loss": loss, **parts}.items():
                 total, count = sums.get(name, (0.0, 0))
-                sums[name] = (total + float(value.detach()), count + 1)
+                sums[name] = (total + value.detach().float(), count + 1)  # read once per evaluation
             self.sentences_seen += sum(corpus.windows[i].start == 0 for i in indices)
             bar.update(1)
             if (position + 1) % accumulate and position != len(plan) - 1:
@@ -344,7 +345,7 @@ class Trainer:
                 target_dev[dev.lang] = (metrics, predicted)
         src = round(sum(scores["src"]) / len(scores["src"]), 2) if scores["src"] else None
         tgt = round(sum(scores["tgt"]) / len(scores["tgt"]), 2) if scores["tgt"] else None
-        mean = {name: round(total / count, 5) for name, (total, count) in sums.items()}
+        mean = {name: round(host_float(total) / count, 5) for name, (total, count) in sums.items()}
         self.rows.append([self.step, round(epoch, 3), self.phase, f"{lr:.3g}", mean.get("loss", ""),
                           mean.get("ner", ""), mean.get("li", ""), mean.get("cl", ""), mean.get("pc", ""),
                           "" if src is None else src, "" if tgt is None else tgt, round(self.train_seconds, 1)])
