@@ -21,14 +21,16 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from zsner.data.tags import tag_set  # noqa: E402
 from zsner.transformer.config import TransformerConfig  # noqa: E402
 from zsner.transformer.data import entity_types, label, read_split  # noqa: E402
 from zsner.transformer.inference import encode, predict_ids  # noqa: E402
-from zsner.transformer.model import build, count_parameters  # noqa: E402
-from zsner.transformer.train import bucketed, make_optimizer, window_sizes  # noqa: E402
+from zsner.nn.tagger import count_parameters  # noqa: E402
+from zsner.transformer.model import build  # noqa: E402
+from zsner.transformer.train import make_optimizer, window_batches  # noqa: E402
 
 
 def pieces_of(corpus) -> int:
@@ -44,7 +46,7 @@ def bench(args, freeze: int, data: dict) -> dict:
     optimizer = make_optimizer(model, 5e-5, 0.01)
     model.train()
     step_seconds = []
-    batches = bucketed(window_sizes(source), args.batch_size, random.Random(0))
+    batches = window_batches(source, args.batch_size, np.random.default_rng(0))
     for number, batch_ids in enumerate(batches):
         started = time.perf_counter()
         batch = source.batch(batch_ids)
@@ -67,8 +69,8 @@ def bench(args, freeze: int, data: dict) -> dict:
     dev_eval = infer_per_piece * (data["full_src_dev_pieces"] + data["full_tgt_dev_pieces"])
     final_eval = 2 * infer_per_piece * data["full_tgt_test_pieces"]  # target test, two distinct checkpoints
     total = args.epochs * (epoch + dev_eval) + final_eval
-    return {"freeze_layers": freeze, "trainable_parameters": count_parameters(model, True),
-            "total_parameters": count_parameters(model), "sample_sentences": len(source),
+    return {"freeze_layers": freeze, "trainable_parameters": count_parameters(model, trainable_only=True),
+            "total_parameters": count_parameters(model, trainable_only=False), "sample_sentences": len(source),
             "steps": len(batches), "seconds_per_step": round(statistics.mean(step_seconds), 3),
             "train_sentences_per_second": round(train_rate, 2), "inference_sentences_per_second": round(infer_rate, 2),
             "extrapolated_seconds_per_epoch": round(epoch), "extrapolated_dev_evaluation_seconds": round(dev_eval),

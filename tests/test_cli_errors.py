@@ -324,6 +324,8 @@ BAD_INPUT = {
                                      "--out {out}", "no-data", "no such data folder"),
     "map_config_not_an_object": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config "
                                  "{root}/list.json --out {out}", "list.json", "expected a JSON object"),
+    "map_dimension_mismatch": ("map --src-emb {root}/data/embeddings/en.vec --tgt-emb {root}/wrong.vec --init "
+                               "identical --out {out}", "wrong.vec", "target vectors are 7-d, source vectors 20-d"),
     "map_config_wrong_type": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config "
                               "{root}/types.json --out {out}", "types.json", "max_vocab must be an integer"),
     "train_resume_corrupt_config": ("train --resume {root}/resume-broken --data-dir {root}/data --no-progress",

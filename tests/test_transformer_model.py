@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 
 import pytest
 import torch
@@ -18,7 +17,7 @@ from zsner.transformer.inference import encode, predict_ids
 from zsner.transformer.losses import token_loss, weighted_nll
 from zsner.transformer.model import build, encoder_parts
 from zsner.transformer.tiny import build_tiny_model
-from zsner.transformer.train import bucketed, lr_factor, make_optimizer
+from zsner.transformer.train import lr_factor, make_optimizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
@@ -198,7 +197,3 @@ def test_schedule_and_batches():
     assert [round(lr_factor(step, 10, 2), 4) for step in range(10)] == [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5,
                                                                           0.375, 0.25, 0.125]
     assert lr_factor(0, 4, 0) == 1.0 and lr_factor(3, 4, 0) == 0.25
-    sizes = [random.Random(3).randint(1, 50) for _ in range(103)]
-    batches = bucketed(sizes, 8, random.Random(0))
-    assert sorted(i for batch in batches for i in batch) == list(range(103))
-    assert all(len(batch) <= 8 for batch in batches)

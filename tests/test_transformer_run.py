@@ -5,6 +5,10 @@ import json
 import math
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -147,6 +151,74 @@ def test_cli_missing_model_folder_is_one_line_error(tmp_path, capsys):
     assert code == 2 and error.startswith("zsner transformer: error:") and len(error.splitlines()) == 1
     code = main(["transformer", "--model", str(tmp_path), "--head", "bilstm", "--out", str(tmp_path / "r"), "--quiet"])
     assert code == 2 and "--head" in capsys.readouterr().err
+
+
+def test_model_folder_without_weights_writes_nothing(folder, tmp_path):
+    broken = tmp_path / "no-weights"  # tokenizer files only: the tokenizer loads, the encoder does not
+    broken.mkdir()
+    for path in Path(folder).iterdir():
+        if path.suffix not in (".safetensors", ".bin"):
+            shutil.copy(path, broken / path.name)
+    out = tmp_path / "run"
+    config = TransformerTrainConfig(src="en", tgt="es", train_limit=10, eval_limit=5, epochs=1, progress=False)
+    with pytest.raises(ZsnerError, match="model folder"):
+        run(TransformerConfig(model=str(broken)), config, out)
+    assert not out.exists()  # the corrected command can reuse --out
+
+
+def _transformer_command(folder, *flags):
+    return [sys.executable, "-m", "zsner.cli", "transformer", *flags, "--quiet"]
+
+
+def _without_timing(value):
+    if isinstance(value, dict):
+        return {k: _without_timing(v) for k, v in value.items() if "seconds" not in k and k != "speed"}
+    return [_without_timing(v) for v in value] if isinstance(value, list) else value
+
+
+def _loss_rows(run_dir: Path):
+    return [row.split("\t")[:-1] for row in (run_dir / "loss.tsv").read_text().splitlines()]  # train_seconds aside
+
+
+def test_sigkilled_transformer_run_resumes_and_ends_like_an_uninterrupted_one(folder, tmp_path):
+    flags = ["--model", folder, "--src", "en", "--tgt", "es", "--mode", "augmented", "--data-dir", str(SHARED_DATA),
+             "--train-limit", "20", "--eval-limit", "6", "--unlabelled-limit", "16", "--epochs", "2",
+             "--batch-size", "8", "--lr", "2e-3", "--eval-every", "3", "--pseudo-rounds", "2",
+             "--pseudo-round-steps", "8", "--pseudo-source-ratio", "0.5", "--window", "32", "--overlap", "8", "--threads", "1"]
+    reference = tmp_path / "reference"
+    from zsner.cli import main
+
+    assert main(["transformer", *flags, "--out", str(reference), "--quiet"]) == 0
+    expected = _without_timing(json.loads((reference / "metrics.json").read_text()))
+    for phase in ("augmented",):  # mid-pseudo-labelling: the zero-shot phase's choices come back too
+        killed = tmp_path / f"killed-{phase}"
+        process = subprocess.Popen(_transformer_command(folder, *flags, "--out", str(killed)),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None:
+            if (killed / "checkpoint.pt").exists() and f"\t{phase}\t" in (killed / "loss.tsv").read_text() and \
+                    torch.load(killed / "checkpoint.pt", weights_only=True)["phase"] == phase:
+                break
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        assert not (killed / "metrics.json").exists(), "training finished before it could be killed"
+        resumed = subprocess.run(_transformer_command(folder, "--resume", str(killed)), capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "resumed at step" in (killed / "training.log").read_text()
+        assert _without_timing(json.loads((killed / "metrics.json").read_text())) == expected
+        assert _loss_rows(killed) == _loss_rows(reference)
+
+
+def test_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
+    from zsner.cli import main
+
+    assert main(["transformer", "--model", str(tmp_path), "--quiet"]) == 2
+    assert "--out is required" in capsys.readouterr().err
+    assert main(["transformer", "--resume", str(tmp_path), "--lr", "0.1", "--quiet"]) == 2
+    assert "--lr would change it" in capsys.readouterr().err
+    assert main(["transformer", "--resume", str(tmp_path), "--threads", "2", "--quiet"]) == 2  # safe flag; no run
+    assert "config.json" in capsys.readouterr().err and not list(tmp_path.iterdir())
 
 
 def test_early_stopping_and_plateau_schedule(folder, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from zsner.data.batches import EncodedCorpus, bucketed_order, sequential_order
+from zsner.data.batches import EncodedCorpus, bucketed_order, cycle, sequential_order
 from zsner.data.conll import Sentence
 from zsner.data.tags import convert, tag_set
 from zsner.data.vocab import PAD, UNK, Vocabulary, build_word_vocab, char_vocab, embedding_matrix, word_id
@@ -218,6 +218,16 @@ def test_bucketed_order_groups_similar_lengths():
     random_padding = sum(int(lengths[b].max()) * len(b) - int(lengths[b].sum())
                          for b in (shuffled[i:i + 16] for i in range(0, 2000, 16)))
     assert padding < random_padding / 5
+
+
+def test_cycle_repeats_passes_and_draws_fresh_ones():
+    same = [[0], [1], [2]]
+    assert cycle(lambda: same, 7) == [same[i % 3] for i in range(7)]  # the classic round: one pass, repeated
+    passes = iter([[[0], [1]], [[2], [3]], [[4], [5]]])
+    assert cycle(lambda: next(passes), 5) == [[0], [1], [2], [3], [4]]  # fresh passes, in order, cut at count
+    assert cycle(lambda: same, 0) == []
+    with pytest.raises(ValueError):
+        cycle(lambda: [], 1)
 
 
 def test_sequential_order():

@@ -110,6 +110,18 @@ def bucketed_order(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     return batches
 
 
+def cycle(next_pass, count: int) -> list:
+    """The first ``count`` batches of repeated passes; ``next_pass()`` gives one pass (the same list again, or a
+    fresh shuffle)."""
+    batches: list = []
+    while len(batches) < count:
+        one_pass = next_pass()
+        if not one_pass:
+            raise ValueError("cannot cycle through an empty pass of batches")
+        batches.extend(one_pass)
+    return batches[:count]
+
+
 def sequential_order(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Evaluation batches: sentences sorted by length (less padding), every sentence exactly once."""
     order = np.argsort(lengths, kind="stable")

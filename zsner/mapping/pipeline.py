@@ -60,7 +60,8 @@ def learn_mapping(src_vectors, tgt_vectors, config: MappingConfig | None = None,
     config = config or MappingConfig()
     src, tgt = _as_vectors(src_vectors), _as_vectors(tgt_vectors)
     if src.dim != tgt.dim:
-        raise ZsnerError(f"dimension mismatch: source vectors are {src.dim}-d, target vectors {tgt.dim}-d")
+        raise ZsnerError(f"dimension mismatch: target vectors are {tgt.dim}-d, source vectors {src.dim}-d "
+                         f"({src.source or 'given in memory'})", tgt.source or None)
     out_dir = Path(out_dir) if out_dir is not None else None
     with _run_logging(out_dir), _threads(config.threads):
         log.info("mapping %s -> %s, direction %s, config %s", src.source, tgt.source, config.direction,

@@ -84,4 +84,5 @@ class Tagger(nn.Module):
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Parameters of a module (either backend): only those training updates, unless ``trainable_only`` is off."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from ..device import model_device, resolved, to_device
 from ..errors import ZsnerError
 from ..evaluation import format_report
 from ..nn.tagger import count_parameters
+from ..runlog import attach_log  # noqa: F401  (re-exported)
 from .evaluate import evaluate
 from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_model
 from .prepare import prepare_supervised
@@ -59,14 +59,6 @@ class SupervisedTask:
 
     def load_state(self, state: dict) -> None:
         pass
-
-
-def attach_log(out_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(out_dir / "training.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logging.getLogger("zsner").addHandler(handler)
-    logging.getLogger("zsner").setLevel(logging.INFO)
-    return handler
 
 
 def open_run(out_dir: Path, resume: bool, classes: dict) -> dict | None:

@@ -15,11 +15,12 @@ import torch
 
 from ..atomic import write_json
 from ..config import TaggerConfig, TrainConfig, save_configs
-from ..data.batches import bucketed_order
+from ..data.batches import bucketed_order, cycle
 from ..data.conll import write_conll
 from ..device import model_device, resolved, to_device
 from .augmented import AugmentedTagger
 from ..nn.tagger import Tagger, count_parameters
+from ..rounds import sample_threshold, within_threshold
 from .data import CrossData
 from ..train.evaluate import evaluate, predict
 from ..train.loop import SupervisedTask
@@ -100,13 +101,12 @@ class AugmentedTask:
         self.history: list = []  # per round: threshold, sentences labelled
 
     def sample_threshold(self, rng: np.random.Generator) -> int:
-        low, high = self.length_range
-        return int(rng.integers(low, high + 1))
+        return sample_threshold(rng, *self.length_range)
 
     def pseudo_label(self, threshold: int) -> tuple[np.ndarray, list]:
         """Indices of target training sentences with length <= threshold and the source model's Viterbi tags."""
         corpus = self.data.corpora["tgt-train"]
-        selected = np.flatnonzero(corpus.lengths <= threshold)
+        selected = within_threshold(corpus.lengths, threshold)
         subset = _Subset(corpus, selected)
         names = self.data.vocabs.tags.items
         index = {name: i for i, name in enumerate(names)}
@@ -121,10 +121,11 @@ class AugmentedTask:
         self.history.append({"round": round_, "threshold": threshold, "sentences": int(len(selected))})
         log.info("round %d: length threshold %d -> %d pseudo-labelled target sentences", round_, threshold, len(selected))
         steps = self.augment.round_steps
-        source_order = _cycle(bucketed_order(self.data.corpora["src-train"].lengths[self.source_keep],
-                                             self.train.batch_size, rng), steps)
-        target_order = _cycle(bucketed_order(self.data.corpora["tgt-train"].lengths[selected],
-                                             self.train.batch_size, rng), steps)
+        lengths = self.data.corpora["src-train"].lengths[self.source_keep]
+        source_pass = bucketed_order(lengths, self.train.batch_size, rng)
+        target_pass = bucketed_order(self.data.corpora["tgt-train"].lengths[selected], self.train.batch_size, rng)
+        source_order = cycle(lambda: source_pass, steps)  # one shuffled pass each, repeated
+        target_order = cycle(lambda: target_pass, steps)
         return [(self.source_keep[s], t) for s, t in zip(source_order, target_order)]
 
     def loss(self, spec):
@@ -166,10 +167,6 @@ class _Subset:
         batch = self.corpus.batch(self.indices[positions])
         batch.indices = np.asarray(positions)
         return batch
-
-
-def _cycle(batches: list, count: int) -> list:
-    return [batches[i % len(batches)] for i in range(count)]
 
 
 def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: TaggerConfig, out_dir: Path,

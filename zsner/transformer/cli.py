@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import fields, replace
+from pathlib import Path
 
 from ..config import add_config_arguments, apply_overrides
+from ..errors import ZsnerError
 from ..evaluation import format_report
 from .config import TransformerConfig, TransformerTrainConfig, split_list
 
@@ -19,7 +22,9 @@ from .config import TransformerConfig, TransformerTrainConfig, split_list
 def add_parser(sub):
     parser = sub.add_parser("transformer", help="fine-tune a local Hugging Face encoder for cross-lingual NER",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="run folder to write")
+    parser.add_argument("--out", help="run folder to write (required unless --resume)")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=None,
+                        help="continue a killed run from its checkpoint, with the configuration saved in it")
     parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
     parser.add_argument("--round-robin", default="", metavar="LANGS",
                         help="comma-separated languages: train on all but one, test on the held-out one, for each")
@@ -34,8 +39,13 @@ def add_parser(sub):
 def run_command(args) -> None:
     from .run import run, run_round_robin
 
-    model_config = apply_overrides(TransformerConfig(), args)
-    config = apply_overrides(TransformerTrainConfig(), args)
+    if args.resume:
+        model_config, config = _resumed_configs(args)
+    elif not args.out:
+        raise ZsnerError("--out is required (or --resume RUN_DIR)")
+    else:
+        model_config = apply_overrides(TransformerConfig(), args)
+        config = apply_overrides(TransformerTrainConfig(), args)
     if args.quiet or args.no_progress:
         config = apply_overrides(config, argparse.Namespace(progress=False))
     if not args.quiet:
@@ -45,7 +55,7 @@ def run_command(args) -> None:
         for held_out, scores in summary.items():
             print(f"held out {held_out}: " + ", ".join(f"test F1 ({c}) {f1}" for c, f1 in scores.items()))
         return
-    metrics = run(model_config, config, args.out, args.overwrite)
+    metrics = run(model_config, config, args.resume or args.out, args.overwrite, resume=bool(args.resume))
     for criterion, chosen in metrics["selection"].items():
         for lang, test in chosen["test"].items():
             print(format_report(test, f"{lang} test, selected on {criterion} (step {chosen['step']})"))
@@ -53,6 +63,24 @@ def run_command(args) -> None:
     speed = metrics["speed"]
     print(f"train {speed['train_sentences_per_second']} sent/s ({speed['seconds_per_epoch']} s per source epoch), "
           f"inference {speed['inference_sentences_per_second']} sent/s; run folder {args.out}")
+
+
+RESUME_SAFE = ("threads", "device", "eval_batch_size", "progress")  # flags that cannot change a run's results
+
+
+def _resumed_configs(args):
+    """The configs saved in the run folder; a flag that would change the run stops the command."""
+    from ..config import load_configs
+
+    if args.round_robin or (args.out and args.out != args.resume):
+        raise ZsnerError("--resume continues one run in its own folder: leave out --round-robin and --out")
+    given = [item.name for cls in (TransformerConfig, TransformerTrainConfig) for item in fields(cls)
+             if getattr(args, item.name, None) is not None]
+    changed = [f"--{name.replace('_', '-')}" for name in given if name not in RESUME_SAFE]
+    if changed:
+        raise ZsnerError(f"--resume continues the saved configuration; {', '.join(changed)} would change it")
+    saved = load_configs(Path(args.resume) / "config.json", model=TransformerConfig, train=TransformerTrainConfig)
+    return saved["model"], replace(saved["train"], **{name: getattr(args, name) for name in given})
 
 
 def _log_to_stderr() -> None:

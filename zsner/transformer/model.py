@@ -23,38 +23,20 @@ from .config import TransformerConfig
 from .losses import token_loss, weighted_nll
 
 
-def _model_folder(path: str) -> Path:
-    """The local Hugging Face folder ``path`` (offline from here on); a missing one is a ``ZsnerError``."""
+def load_pretrained(path: str):
+    """``(tokenizer, encoder)`` from a local folder, offline; a missing or unreadable folder is a ``ZsnerError``."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = Path(path).expanduser() if path else None
     if folder is None or not (folder / "config.json").is_file():
         raise ZsnerError("no Hugging Face model folder (config.json missing); build one with "
                          "'bash ../shared/tools/prepare_multilingual_encoder.sh' and pass --model PATH", path or "''")
+    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    return folder
-
-
-def load_tokenizer(path: str):
-    """The tokenizer of a local model folder; a missing or unreadable folder is a ``ZsnerError``."""
-    from transformers import AutoTokenizer
-
-    folder = _model_folder(path)
     try:
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise ZsnerError(f"cannot load the model folder: {str(err).splitlines()[0]}", folder) from None
-
-
-def load_pretrained(path: str):
-    """``(tokenizer, encoder)`` from a local folder, offline; a missing or unreadable folder is a ``ZsnerError``."""
-    from transformers import AutoModel
-
-    tokenizer = load_tokenizer(path)
-    folder = _model_folder(path)
-    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         encoder = AutoModel.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as err:
         raise ZsnerError(f"cannot load the model folder: {str(err).splitlines()[0]}", folder) from None
@@ -198,10 +180,6 @@ class TransformerTagger(nn.Module):
         bad = [name for name in missing if not name.startswith("encoder.")]
         if unexpected or bad:
             raise ZsnerError(f"checkpoint does not fit the model (unexpected {unexpected[:3]}, missing {bad[:3]})")
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def build(config: TransformerConfig, tags: list[str], languages: list[str] | None = None, cloze: bool = False):

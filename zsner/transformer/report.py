@@ -36,30 +36,27 @@ def plot_curves(rows: list[list], columns: list[str], out_dir) -> None:
     """``loss.png`` (training losses per evaluation interval) and ``f1.png`` (dev F1) against optimizer steps."""
     if not rows:
         return
+    auxiliary = any(value != "" for name in ("li", "cl", "pc") for value in _column(rows, columns, name))
+    losses = [(name, name) for name in (("loss", "ner", "li", "cl", "pc") if auxiliary else ("loss",))]
+    _plot(rows, columns, losses, "mean training loss", out_dir / "loss.png")
+    _plot(rows, columns, [("src_dev_f1", "source dev"), ("tgt_dev_f1", "target dev")], "span F1 (%)",
+          out_dir / "f1.png")
+
+
+def _plot(rows: list[list], columns: list[str], series: list[tuple[str, str]], ylabel: str, path) -> None:
+    """One PNG: each (column, label) of ``series`` against the optimizer step, phase boundaries marked."""
     steps = _column(rows, columns, "step")
     figure, axis = plt.subplots(figsize=(6, 4))
-    auxiliary = any(value != "" for name in ("li", "cl", "pc") for value in _column(rows, columns, name))
-    for name in ("loss", "ner", "li", "cl", "pc") if auxiliary else ("loss",):
-        x, y = _numbers(steps, _column(rows, columns, name))
-        if y:
-            axis.plot(x, y, marker=".", label=name)
-    _phase_lines(axis, rows, columns)
-    axis.set_xlabel("optimizer step")
-    axis.set_ylabel("mean training loss")
-    axis.legend()
-    axis.grid(alpha=0.3)
-    _save(figure, out_dir / "loss.png")
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for name, label in (("src_dev_f1", "source dev"), ("tgt_dev_f1", "target dev")):
+    for name, label in series:
         x, y = _numbers(steps, _column(rows, columns, name))
         if y:
             axis.plot(x, y, marker=".", label=label)
     _phase_lines(axis, rows, columns)
     axis.set_xlabel("optimizer step")
-    axis.set_ylabel("span F1 (%)")
+    axis.set_ylabel(ylabel)
     axis.legend()
     axis.grid(alpha=0.3)
-    _save(figure, out_dir / "f1.png")
+    _save(figure, path)
 
 
 def results_markdown(metrics: dict) -> str:

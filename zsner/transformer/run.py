@@ -9,13 +9,11 @@ the held-out one, for each language in turn.
 from __future__ import annotations
 
 import logging
-import random
 import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..atomic import write_json, write_text
@@ -24,36 +22,40 @@ from ..data.conll import write_conll
 from ..data.tags import tag_set
 from ..device import resolved
 from ..errors import ZsnerError
-from ..train.model_io import read_torch_file
+from ..nn.tagger import count_parameters
+from ..runlog import attach_log
+from ..train.model_io import CHECKPOINT_FILE, read_torch_file
+from ..train.trainer import seed_everything
 from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
 from .data import entity_types, label, read_split, read_unlabelled
 from .inference import encode, evaluate
-from .align import PieceTokenizer
-from .model import TransformerTagger, build, count_parameters, load_tokenizer
+from .model import TransformerTagger, build
 from .report import results_markdown
 from .train import DevSet, Trainer
 
 log = logging.getLogger("zsner.transformer")
-OUTPUTS = ("config.json", "metrics.json", "loss.tsv", "results.md", "loss.png", "f1.png", "checkpoints",
+OUTPUTS = ("config.json", "training.log", "checkpoint.pt", "metrics.json", "loss.tsv", "results.md", "loss.png", "f1.png", "checkpoints",
            "predictions")
 
 
-def attach_log(out_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(out_dir / "training.log", mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
-
-
-def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir, overwrite: bool = False) -> dict:
-    """Train and evaluate one configuration; returns the metrics also written to ``metrics.json``."""
+def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir, overwrite: bool = False,
+        resume: bool = False) -> dict:
+    """Train and evaluate one configuration; returns the metrics also written to ``metrics.json``. ``resume``
+    continues the run in ``out_dir`` (same configs) from its last checkpoint."""
     validate(model_config, config)
     init = read_checkpoint(config.init) if config.init else None  # a bad --init stops before --out is touched
-    PieceTokenizer(load_tokenizer(model_config.model))  # likewise a missing model folder or unusable tokenizer
-    inputs = read_inputs(model_config, config)  # and every data file: all input is read before anything is written
+    inputs = read_inputs(model_config, config)  # likewise every data file,
+    torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    model, tokens = build(model_config, inputs["tags"], inputs["languages"],  # the model folder and tokenizer
+                          cloze=bool({"cl", "pc"} & set(split_list(config.aux))))
+    if config.init:
+        load_into(model, config.init, init)  # and the --init weights: all input is read before anything is written
     out = Path(out_dir)
-    if any((out / name).exists() for name in OUTPUTS):
+    if resume:
+        if not (out / CHECKPOINT_FILE).is_file():
+            raise ZsnerError("nothing to resume: no checkpoint (did the run reach its first evaluation?)", out)
+    elif any((out / name).exists() for name in OUTPUTS):
         if not overwrite:
             raise ZsnerError("run folder already holds a run; use --overwrite or another --out", out)
         for name in OUTPUTS:
@@ -62,16 +64,10 @@ def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir
     out.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out)
     try:
-        return _run(model_config, config, out, inputs, init)
+        return _run(model_config, config, out, inputs, model, tokens, resume)
     finally:
-        log.removeHandler(handler)
+        logging.getLogger("zsner").removeHandler(handler)
         handler.close()
-
-
-def _seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig) -> dict:
@@ -95,20 +91,17 @@ def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig)
 
 
 def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: Path, inputs: dict,
-         init: dict | None = None) -> dict:
-    torch.set_num_threads(config.threads)
-    _seed(config.seed)
-    save_configs(out / "config.json", model=model_config, train=config)
+         model: TransformerTagger, tokens, resume: bool = False) -> dict:
+    if not resume:
+        save_configs(out / "config.json", model=model_config, train=config)
     config = resolved(config)  # config.json keeps the requested device ("auto"); the run uses the resolved one
     targets, aux = split_list(config.tgt), split_list(config.aux)
     tags, dev, tests, languages = inputs["tags"], inputs["dev"], inputs["tests"], inputs["languages"]
     unlabelled_words = inputs["unlabelled_words"]
     labelled = [label(lang, sentences, tags, model_config.scheme) for lang, sentences in inputs["train_sets"].items()]
-    model, tokens = build(model_config, tags, languages, cloze=bool({"cl", "pc"} & set(aux)))
-    if config.init:
-        load_into(model, config.init, init)
     log.info("model %s: %d parameters, %d trainable (freeze %d); tags %s", model_config.model,
-             count_parameters(model), count_parameters(model, True), model_config.freeze_layers, " ".join(tags))
+             count_parameters(model, trainable_only=False), count_parameters(model), model_config.freeze_layers,
+             " ".join(tags))
 
     def corpus(words, langs):
         return encode(words, tokens, model_config.window, model_config.overlap, langs)
@@ -126,6 +119,8 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
     trainer = Trainer(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
+    if resume:
+        trainer.resume()
     started = time.perf_counter()
     if not (config.init and config.mode == "augmented") and config.epochs > 0:
         trainer.fit_zero_shot()
@@ -208,8 +203,8 @@ def finish(trainer: Trainer, model_config, config, out: Path, final: dict, corpu
         "steps": trainer.step,
         "stopped_early": trainer.stopped_early,
         "rounds": trainer.pseudo_rounds,
-        "parameters": count_parameters(model, True),
-        "parameters_total": count_parameters(model),
+        "parameters": count_parameters(model),
+        "parameters_total": count_parameters(model, trainable_only=False),
         "train_seconds": round(trainer.train_seconds, 1),
         "speed": {
             "train_seconds": round(trainer.train_seconds, 1),
@@ -236,7 +231,7 @@ def read_checkpoint(path) -> dict:
 def load_into(model: TransformerTagger, path, archive: dict | None = None) -> dict:
     """Load a checkpoint's tensors (``archive``, when already read) into a model with the same tags (auxiliary
     heads may differ)."""
-    archive = archive or read_checkpoint(path)
+    archive = archive if archive is not None else read_checkpoint(path)
     if list(archive["tags"]) != model.tags:
         raise ZsnerError(f"checkpoint tags {archive['tags']} differ from this run's {model.tags}", path)
     auxiliary = ("language_head.", "cloze_head.")

@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_open, write_text
+from ..data.batches import bucketed_order, cycle
 from ..data.tags import convert
+from ..errors import ZsnerError
+from ..train.model_io import CHECKPOINT_FILE, load_archive, save_archive
+from ..rounds import sample_threshold, within_threshold
 from .align import make_windows
 from .auxiliary import entity_words, predictive_cloze, random_cloze
 from .config import CRITERIA, TransformerConfig, TransformerTrainConfig, split_list
@@ -35,6 +39,7 @@ from .inference import Corpus, evaluate, predict_ids
 from .report import plot_curves
 
 log = logging.getLogger("zsner.transformer")
+RESUME_FORMAT = "zsner-transformer-resume-1"
 LOSS_COLUMNS = ["step", "epoch", "phase", "lr", "loss", "ner", "li", "cl", "pc", "src_dev_f1", "tgt_dev_f1",
                 "train_seconds"]
 
@@ -46,24 +51,9 @@ def lr_factor(step: int, total: int, warmup_steps: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup_steps))
 
 
-def bucketed(sizes: list[int], batch_size: int, rng: random.Random, pool: int = 50) -> list[list[int]]:
-    """Batches of item indices: shuffled, sorted by size within pools of ``pool`` batches, batch order shuffled."""
-    order = list(range(len(sizes)))
-    rng.shuffle(order)
-    batches = []
-    for begin in range(0, len(order), batch_size * pool):
-        chunk = sorted(order[begin:begin + batch_size * pool], key=lambda index: sizes[index])
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def _cycle(make_batches, count: int) -> list[list[int]]:
-    """``count`` batches from repeated fresh passes (``make_batches()`` gives one shuffled pass)."""
-    batches: list[list[int]] = []
-    while len(batches) < count:
-        batches.extend(make_batches())
-    return batches[:count]
+def window_batches(corpus: Corpus, batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """One shuffled pass over a corpus's windows, bucketed by length in word pieces (the classic bucketing)."""
+    return [batch.tolist() for batch in bucketed_order(np.asarray(window_sizes(corpus)), batch_size, rng)]
 
 
 def make_optimizer(model, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -118,7 +108,7 @@ class Trainer:
         self.sources, self.unlabelled, self.dev_sets = sources, unlabelled, dev_sets
         self.device = config.device
         self.model.to(self.device)
-        self.rng = random.Random(config.seed)
+        self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.aux = split_list(config.aux)
         self.rows: list[list] = []
@@ -130,6 +120,9 @@ class Trainer:
         self.stopped_early = False
         self.pseudo_rounds: list[dict] = []
         self.plateau_scale = 1.0
+        self.bad_evaluations = self.plateau_bad = 0
+        self.resume_point: dict | None = None  # the checkpoint a resumed run continues from
+        self._schedule: dict = {}  # the current phase's pseudo-label rounds, fixed labels, round labels
         self._unlabelled_queue: list[list[int]] = []
         fp16 = config.amp and str(self.device).startswith("cuda") and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
@@ -146,7 +139,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ losses
     def _next_unlabelled(self) -> list[int]:
         if not self._unlabelled_queue:
-            self._unlabelled_queue = bucketed(window_sizes(self.unlabelled), self.config.batch_size, self.rng)
+            self._unlabelled_queue = window_batches(self.unlabelled, self.config.batch_size, self.rng)
         return self._unlabelled_queue.pop()
 
     def _language_ids(self, langs: list[str]) -> torch.Tensor:
@@ -189,19 +182,24 @@ class Trainer:
         return sum(weights[name] * value for name, value in parts.items())
 
     # ------------------------------------------------------------------------------------------ loop
-    def _run(self, plan: list[tuple[Corpus, list[int], str]], optimizer, lr_at, epoch_at, final: bool, desc: str):
-        """One pass over ``plan`` (micro-batches); returns False when early stopping fired."""
+    def _run(self, plan: list[tuple[Corpus, list[int], str]], optimizer, lr_at, epoch_at, final: bool, desc: str,
+             index: int, start: int = 0):
+        """One pass over ``plan`` (micro-batches) from ``start``, epoch or round ``index`` of the phase; returns
+        False when early stopping fired. Every evaluation writes the resumable checkpoint."""
         config, model = self.config, self.model
+        if start and not self._keep_going():  # resumed after the evaluation that stopped training
+            return False
         accumulate = config.grad_accum
         steps_in_plan = math.ceil(len(plan) / accumulate)
         trainable = [p for p in model.parameters() if p.requires_grad]
         sums: dict[str, tuple] = {}  # loss name -> (sum on the device, micro-batches where it was computed)
-        evaluated_last = False
+        evaluated_last = start > 0  # a resume starts right after an evaluation
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(total=len(plan), desc=desc, disable=not config.progress, leave=False)
+        bar = tqdm(total=len(plan), initial=start, desc=desc, disable=not config.progress, leave=False)
         started = time.perf_counter()
-        for position, (corpus, indices, kind) in enumerate(plan):
+        for position in range(start, len(plan)):
+            corpus, indices, kind = plan[position]
             with autocast(self.device, config.amp):
                 parts = self._losses(corpus, indices, kind)
                 loss = self._total(parts)
@@ -228,6 +226,7 @@ class Trainer:
             if config.eval_every and self.step % config.eval_every == 0:
                 self.train_seconds += time.perf_counter() - started
                 keep_going = self._evaluate(sums, lr, epoch_at((local + 1) / steps_in_plan))
+                self._checkpoint(optimizer, plan, index, position + 1)
                 sums, evaluated_last = {}, True
                 started = time.perf_counter()
                 if not keep_going:
@@ -236,34 +235,53 @@ class Trainer:
         bar.close()
         self.train_seconds += time.perf_counter() - started
         if (not config.eval_every or final) and not evaluated_last:
-            return self._evaluate(sums, optimizer.param_groups[0]["lr"], epoch_at(1.0))
+            keep_going = self._evaluate(sums, optimizer.param_groups[0]["lr"], epoch_at(1.0))
+            self._checkpoint(optimizer, plan, index, len(plan))
+            return keep_going
         return True
 
     # ------------------------------------------------------------------------------------------ phases
-    def _start_phase(self, name: str) -> None:
+    def _start_phase(self, name: str) -> dict | None:
+        """Enter a phase; returns the resume point when a resumed run continues inside it (state already restored)."""
+        point, self.resume_point = self.resume_point, None
+        if point is not None and point["phase"] == name:
+            log.info("resumed at step %d (%s, %d of %d micro-batches of pass %d)", self.step, name,
+                     point["position"], len(point["plan"]), point["index"] + 1)
+            return point
         self.phase = name
         self.best[name] = {criterion: Selected() for criterion in CRITERIA}
         self.bad_evaluations = self.plateau_bad = 0
         self.plateau_scale = 1.0
+        self._schedule = {}
         log.info("phase %s", name)
+        return None
 
     def fit_zero_shot(self) -> None:
         """Supervised fine-tuning on the source language(s)."""
         config = self.config
-        self._start_phase("zero-shot")
-        sizes = window_sizes(self.sources)
-        steps_per_epoch = math.ceil(math.ceil(len(sizes) / config.batch_size) / config.grad_accum)
+        if self.resume_point is not None and self.resume_point["phase"] != "zero-shot":
+            return  # resumed in a later phase
+        point = self._start_phase("zero-shot")
+        windows = len(self.sources.windows)
+        steps_per_epoch = math.ceil(math.ceil(windows / config.batch_size) / config.grad_accum)
         total = steps_per_epoch * config.epochs
         warmup = int(round(config.warmup * total))
         optimizer = make_optimizer(self.model, config.lr, config.weight_decay)
         log.info("zero-shot: %d windows, %d steps per epoch, %d epochs, warm-up %d steps",
-                 len(sizes), steps_per_epoch, config.epochs, warmup)
-        for epoch in range(config.epochs):
-            plan = [(self.sources, batch, "source") for batch in bucketed(sizes, config.batch_size, self.rng)]
+                 windows, steps_per_epoch, config.epochs, warmup)
+        first, start, plan = 0, 0, None
+        if point is not None:
+            optimizer.load_state_dict(point["optimizer"])
+            first, start, plan = point["index"], point["position"], self._plan(point["plan"], {})
+        for epoch in range(first, config.epochs):
+            if plan is None:
+                batches = window_batches(self.sources, config.batch_size, self.rng)
+                plan = [(self.sources, batch, "source") for batch in batches]
             base = epoch * steps_per_epoch
             keep_going = self._run(plan, optimizer, lambda k, base=base: config.lr * lr_factor(base + k, total, warmup),
                                    lambda fraction, epoch=epoch: epoch + fraction, epoch == config.epochs - 1,
-                                   f"epoch {epoch + 1}/{config.epochs}")
+                                   f"epoch {epoch + 1}/{config.epochs}", epoch, start)
+            plan, start = None, 0
             if not keep_going:
                 self.stopped_early = True
                 log.info("early stopping after %d evaluations without src-dev improvement", config.patience)
@@ -278,50 +296,111 @@ class Trainer:
         """Pseudo-label rounds on the unlabelled target text, starting from the zero-shot src-dev choice."""
         config = self.config
         start = self.best.get("zero-shot", {}).get("src-dev")
-        if start is not None and start.state is not None:
+        resuming = self.resume_point is not None and self.resume_point["phase"] == "augmented"
+        if start is not None and start.state is not None and not resuming:
             self.model.load_trainable(start.state)
             log.info("pseudo-labelling starts from the zero-shot src-dev choice (step %s)", start.step)
-        self._start_phase("augmented")
-        lengths = [len(words) for words in self.unlabelled.words]
-        low, high = min(lengths), max(lengths)
+        point = self._start_phase("augmented")
         window, overlap = self.model_config.window, self.model_config.overlap
-        rounds = []  # (threshold, chosen sentences, pseudo-labelled micro-batches, source micro-batches)
-        for _ in range(config.pseudo_rounds):
-            threshold = self.rng.randint(low, high)
-            chosen = [i for i, n in enumerate(lengths) if n <= threshold]
-            if config.pseudo_max_sentences and len(chosen) > config.pseudo_max_sentences:
-                chosen = sorted(self.rng.sample(chosen, config.pseudo_max_sentences))
-            pseudo_batches = config.pseudo_round_steps or math.ceil(
-                len(subset(self.unlabelled, chosen, window, overlap).windows) / config.batch_size)
-            rounds.append((threshold, chosen, pseudo_batches, int(round(config.pseudo_source_ratio * pseudo_batches))))
+        if point is None:
+            self._schedule = {"rounds": self._round_schedule(),
+                              "fixed": None if config.pseudo_relabel else self._pseudo_labels(self.unlabelled)}
+        rounds, fixed = self._schedule["rounds"], self._schedule["fixed"]
         steps = [math.ceil((pseudo + source) / config.grad_accum) for _, _, pseudo, source in rounds]
         total, lr = sum(steps), config.pseudo_lr or config.lr
-        fixed = None if config.pseudo_relabel else self._pseudo_labels(self.unlabelled)
         optimizer = make_optimizer(self.model, lr, config.weight_decay)
-        source_sizes = window_sizes(self.sources)
-        for number, (threshold, chosen, pseudo_batches, source_batches) in enumerate(rounds):
+        first, position = 0, 0
+        if point is not None:
+            optimizer.load_state_dict(point["optimizer"])
+            first, position = point["index"], point["position"]
+        for number in range(first, len(rounds)):
+            threshold, chosen, pseudo_batches, source_batches = rounds[number]
             corpus = subset(self.unlabelled, chosen, window, overlap)
-            labels = [fixed[i] for i in chosen] if fixed is not None else self._pseudo_labels(corpus)
+            if point is not None and number == first:
+                labels = self._schedule["labels"]
+            else:
+                labels = [fixed[i] for i in chosen] if fixed is not None else self._pseudo_labels(corpus)
+            self._schedule["labels"] = labels
             corpus.set_labels(labels, self.model.tags, self.model_config.scheme)
-            entities = sum(self.model.tags[i].startswith(("B-", "S-")) for row in labels for i in row)
-            self.pseudo_rounds.append({"round": number + 1, "threshold": threshold, "sentences": len(chosen),
-                                       "windows": len(corpus.windows), "pseudo_entities": entities,
-                                       "pseudo_batches": pseudo_batches, "source_batches": source_batches})
-            log.info("pseudo round %d: length <= %d, %d sentences, %d predicted entities, %d + %d batches",
-                     number + 1, threshold, len(chosen), entities, pseudo_batches, source_batches)
-            plan = [(corpus, batch, "pseudo") for batch in
-                    _cycle(lambda: bucketed(window_sizes(corpus), config.batch_size, self.rng), pseudo_batches)]
-            if source_batches:
-                plan += [(self.sources, batch, "source") for batch in
-                         _cycle(lambda: bucketed(source_sizes, config.batch_size, self.rng), source_batches)]
-                self.rng.shuffle(plan)
+            if point is not None and number == first:
+                plan = self._plan(point["plan"], {"pseudo": corpus})
+            else:
+                position = 0
+                entities = sum(self.model.tags[i].startswith(("B-", "S-")) for row in labels for i in row)
+                self.pseudo_rounds.append({"round": number + 1, "threshold": threshold, "sentences": len(chosen),
+                                           "windows": len(corpus.windows), "pseudo_entities": entities,
+                                           "pseudo_batches": pseudo_batches, "source_batches": source_batches})
+                log.info("pseudo round %d: length <= %d, %d sentences, %d predicted entities, %d + %d batches",
+                         number + 1, threshold, len(chosen), entities, pseudo_batches, source_batches)
+                plan = [(corpus, batch, "pseudo") for batch in
+                        cycle(lambda: window_batches(corpus, config.batch_size, self.rng), pseudo_batches)]
+                if source_batches:
+                    plan += [(self.sources, batch, "source") for batch in
+                             cycle(lambda: window_batches(self.sources, config.batch_size, self.rng), source_batches)]
+                    self.rng.shuffle(plan)
             base = sum(steps[:number])
             keep_going = self._run(plan, optimizer, lambda k, base=base: lr * lr_factor(base + k, total, 0),
                                    lambda fraction, number=number: number + fraction, number == len(rounds) - 1,
-                                   f"pseudo round {number + 1}/{len(rounds)}")
+                                   f"pseudo round {number + 1}/{len(rounds)}", number, position)
             if not keep_going:
                 self.stopped_early = True
                 break
+
+    def _round_schedule(self) -> list[tuple[int, list[int], int, int]]:
+        """Per round: length threshold, chosen sentences, pseudo-labelled and source micro-batches."""
+        config = self.config
+        lengths = [len(words) for words in self.unlabelled.words]
+        low, high = min(lengths), max(lengths)
+        rounds = []
+        for _ in range(config.pseudo_rounds):
+            threshold = sample_threshold(self.rng, low, high)
+            chosen = within_threshold(lengths, threshold).tolist()
+            if config.pseudo_max_sentences and len(chosen) > config.pseudo_max_sentences:
+                chosen = sorted(self.rng.choice(chosen, config.pseudo_max_sentences, replace=False).tolist())
+            pseudo_batches = config.pseudo_round_steps or math.ceil(
+                len(subset(self.unlabelled, chosen, self.model_config.window, self.model_config.overlap).windows)
+                / config.batch_size)
+            rounds.append((threshold, chosen, pseudo_batches, int(round(config.pseudo_source_ratio * pseudo_batches))))
+        return rounds
+
+    # ------------------------------------------------------------------------------------------ resume
+    def _plan(self, stored: list, corpora: dict) -> list[tuple[Corpus, list[int], str]]:
+        corpora = {"source": self.sources, **corpora}
+        return [(corpora[kind], list(indices), kind) for kind, indices in stored]
+
+    def _checkpoint(self, optimizer, plan: list, index: int, position: int) -> None:
+        """The resumable checkpoint (tensors and plain containers only), written atomically at every evaluation."""
+        save_archive(self.out_dir / CHECKPOINT_FILE, {
+            "format": RESUME_FORMAT, "phase": self.phase, "index": index, "position": position,
+            "plan": [[kind, list(indices)] for _, indices, kind in plan], "model": self.model.trainable_state(),
+            "optimizer": optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(), "step": self.step, "rows": self.rows,
+            "best": {phase: {criterion: asdict(chosen) for criterion, chosen in criteria.items()}
+                     for phase, criteria in self.best.items()},
+            "train_seconds": self.train_seconds, "sentences_seen": self.sentences_seen,
+            "pseudo_rounds": self.pseudo_rounds, "plateau_scale": self.plateau_scale,
+            "bad_evaluations": self.bad_evaluations, "plateau_bad": self.plateau_bad,
+            "queue": self._unlabelled_queue, "schedule": self._schedule})
+
+    def resume(self) -> None:
+        """Restore the state of the last checkpoint; ``fit_*`` then continue from its position."""
+        point = load_archive(self.out_dir / CHECKPOINT_FILE)
+        if point.get("format") != RESUME_FORMAT:
+            raise ZsnerError("not a resumable zsner transformer checkpoint", self.out_dir / CHECKPOINT_FILE)
+        self.model.load_trainable(point["model"])
+        self.scaler.load_state_dict(point["scaler"])
+        self.rng.bit_generator.state = point["rng"]
+        self.generator.set_state(point["generator"])
+        torch.set_rng_state(point["torch_rng"])
+        self.phase, self.step, self.rows = point["phase"], point["step"], point["rows"]
+        self.best = {phase: {criterion: Selected(**chosen) for criterion, chosen in criteria.items()}
+                     for phase, criteria in point["best"].items()}
+        self.train_seconds, self.sentences_seen = point["train_seconds"], point["sentences_seen"]
+        self.pseudo_rounds, self.plateau_scale = point["pseudo_rounds"], point["plateau_scale"]
+        self.bad_evaluations, self.plateau_bad = point["bad_evaluations"], point["plateau_bad"]
+        self._unlabelled_queue, self._schedule = point["queue"], point["schedule"]
+        self.resume_point = point
 
     def _pseudo_labels(self, corpus: Corpus) -> list[list[int]]:
         """The current model's tags for a corpus, repaired into valid sequences of the training scheme."""
@@ -369,7 +448,11 @@ class Trainer:
             self.plateau_scale *= config.plateau_factor
             self.plateau_bad = 0
             log.info("src-dev plateau: lr scale now %.3g", self.plateau_scale)
-        return not (config.patience and self.bad_evaluations >= config.patience)
+        return self._keep_going()
+
+    def _keep_going(self) -> bool:
+        """False once ``patience`` evaluations in a row did not improve src-dev (early stopping)."""
+        return not (self.config.patience and self.bad_evaluations >= self.config.patience)
 
     def _save(self, criterion: str, best: Selected) -> str:
         path = self.out_dir / "checkpoints" / f"{self.phase}.{criterion}.pt"
