@@ -257,3 +257,57 @@ def test_concatenated_space_joins_rows_per_word(tmp_path):
     assert joined.words == ["Madrid", "casa", "madrid", "perro"] and joined.dim == 5
     np.testing.assert_allclose(joined.matrix, [[0.6, 0.8, 0, 0, 1], [1, 0, 0, 0, 0], [0, 0, 0, 0, 1],
                                                [0, 0, 0, 1, 0]], atol=1e-5)
+
+
+def test_a_transformer_teacher_gives_the_pseudo_labels(languages, tmp_path):
+    """--teacher RUN_DIR: each round's pseudo-labels are the teacher's tags (IOBES ids of the student's tag set)
+    of exactly the sentences the round's length threshold selects; the teacher's speed is reported."""
+    from zsner.data.tags import convert
+    from zsner.transformer.config import TransformerConfig, TransformerTrainConfig
+    from zsner.transformer.inference import encode, predict_tags
+    from zsner.transformer.run import load_checkpoint, run
+    from zsner.transformer.tiny import build_tiny_model
+    from zsner.transfer.teacher import teacher_checkpoint, teacher_tags
+
+    root, mapping = languages
+    words = [w for lang, enc in (("en", "utf-8"), ("es", "latin-1"))
+             for s in read_conll(next((root / "ner" / lang).glob("*train")), enc) for w in s.words]
+    model = build_tiny_model(tmp_path / "tiny", words, layers=2, hidden=16)
+    teacher_run = tmp_path / "teacher"
+    run(TransformerConfig(model=str(model), window=32, overlap=4),
+        TransformerTrainConfig(src="en", tgt="es", epochs=1, batch_size=16, lr=5e-3, data_dir=str(root),
+                               progress=False), teacher_run)
+    data = _data(root, mapping)
+    sentences = [s.words for s in data.corpora["tgt-train"].sentences]
+    checkpoint = teacher_checkpoint(teacher_run)
+    ids, speed = teacher_tags(checkpoint, sentences, "es", data.vocabs.tags, progress=False)
+    teacher, tokens, archive = load_checkpoint(checkpoint)
+    expected = predict_tags(teacher, encode(sentences, tokens, 32, 4, "es"))
+    names = data.vocabs.tags.items
+    assert [[names[i] for i in row] for row in ids] == [convert(tags, "iobes") for tags in expected]
+    assert speed["teacher_sentences"] == len(sentences) and speed["teacher_sentences_per_second"] > 0
+
+    task = AugmentedTask(build_model("augmented", SMALL, data.vocabs), data, TRAIN, SMALL, AugmentConfig(), ids)
+    threshold = int(np.median(data.corpora["tgt-train"].lengths))
+    selected, tags = task.pseudo_label(threshold)
+    assert set(selected) == set(np.flatnonzero(data.corpora["tgt-train"].lengths <= threshold))
+    assert all(np.array_equal(t, ids[i]) for i, t in zip(selected, tags))
+
+    out = tmp_path / "student"
+    result = run_transfer(TransferConfig(mode="augmented", mapping_dir=str(mapping), figures=False,
+                                         cache_dir=str(tmp_path / "cache")),
+                          TRAIN, SMALL, AugmentConfig(rounds=1, round_steps=5, teacher=str(teacher_run)), out=out,
+                          data_dir=root, bars=False)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["teacher"]["checkpoint"] == str(checkpoint) and "Cross-Augmented" in result["table"]
+
+
+def test_a_missing_teacher_stops_before_anything_is_written(languages, tmp_path):
+    from zsner.errors import ZsnerError
+
+    root, mapping = languages
+    with pytest.raises(ZsnerError, match="no teacher checkpoint"):
+        run_transfer(TransferConfig(mode="augmented", mapping_dir=str(mapping), cache_dir=str(tmp_path / "c")),
+                     TRAIN, SMALL, AugmentConfig(teacher=str(tmp_path / "nothing")), out=tmp_path / "out",
+                     data_dir=root, bars=False)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()

@@ -16,6 +16,7 @@ from ..report import aggregate, markdown_table
 from ..runs import claim
 from .data import default_direction, prepare_crosslingual, resolve_inputs
 from .spaces import VECTORS, encoder_dim, word_space
+from .teacher import teacher_checkpoint, teacher_tags
 from ..train.loop import attach_log
 from .variants import MODES, AugmentConfig, train_variant, variant_tagger
 
@@ -66,6 +67,9 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     inputs = resolve_inputs(config.src, config.tgt, train, data_dir, required)  # bad input fails before any write
     if not mono_only and config.mapping_dir:
         _check_mapping_dir(Path(config.mapping_dir))
+    teacher = teacher_checkpoint(augment.teacher) if augment.teacher else None
+    if teacher is not None and config.mode != "augmented":
+        raise ZsnerError("--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented")
     plan = _seed_folders(config, train, tagger, augment, out)
     for folder, wanted in plan.values():  # a stale folder stops the run before anything is written
         claim(folder, wanted, overwrite)
@@ -73,7 +77,7 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     out.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out)
     try:
-        return _run(config, train, tagger, augment, out, inputs, bars, plan, mono, data_dir)
+        return _run(config, train, tagger, augment, out, inputs, bars, plan, mono, data_dir, teacher)
     finally:
         logging.getLogger("zsner").removeHandler(handler)
         handler.close()
@@ -116,7 +120,7 @@ def _monolingual_vectors(inputs) -> list | None:
     return [load_vectors(path) for path in inputs.vector_files]
 
 
-def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, data_dir) -> dict:
+def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, data_dir, teacher) -> dict:
     timings = {}
     clock = time.perf_counter()
     direction = config.direction or default_direction(config.tgt)
@@ -131,6 +135,12 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
     stage_log.info("stage mapping: %.1f s (%s)", timings["mapping"], mapping_dir or "monolingual vectors")
     base_tagger = variant_tagger(base, tagger)
     data = prepare_crosslingual(inputs, base, train, base_tagger, mapping_dir, config.target_emb)
+    pseudo, teacher_speed = None, None
+    if teacher is not None:
+        sentences = [sentence.words for sentence in data.corpora["tgt-train"].sentences]
+        pseudo, teacher_speed = teacher_tags(teacher, sentences, config.tgt, data.vocabs.tags,
+                                             device=resolve_device(train.device), progress=bars)
+        timings["teacher"] = teacher_speed["teacher_seconds"]
     results: dict[str, list] = {base: []} if config.mode != "augmented" else {base: [], "augmented": []}
     for seed in range(train.seed, train.seed + config.seeds):
         seeded = dataclasses.replace(train, seed=seed)
@@ -147,14 +157,15 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
                 _cached(folder / "augmented") or train_variant("augmented", data, seeded, base_tagger,
                                                                folder / "augmented", augment,
                                                                base_dir / "best-src-dev.pt", bars,
-                                                               plan[seed, "augmented"][1]["transfer"]))
+                                                               plan[seed, "augmented"][1]["transfer"], pseudo))
             timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
             stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
     summaries = {mode: aggregate(runs) for mode, runs in results.items()}
     table = markdown_table(config.src, config.tgt, summaries)
     write_json(out / "results.json", {"config": dataclasses.asdict(config), "direction": direction,
                                       "mapping": str(mapping_dir) if mapping_dir else None, "summaries": summaries,
-                                      "runs": results, "timings_seconds": timings})
+                                      "runs": results, "timings_seconds": timings,
+                                      **({"teacher": {"checkpoint": str(teacher), **teacher_speed}} if teacher else {})})
     write_text(out / "results.md", table)
     if config.figures:
         from .figures import write_figures

@@ -53,6 +53,7 @@ class AugmentConfig:
     round_steps: int = 300  # joint steps (one source + one pseudo-labelled target batch each) per round
     min_length: int = 0  # l ~ U(min_length, max_length); 0 = the shortest / longest target training sentence
     max_length: int = 0  # (capped by the training max_train_length)
+    teacher: str = ""  # a transformer run folder (or checkpoint) whose tags replace θ_s's pseudo-labels
 
 
 class _Evaluations:
@@ -86,11 +87,14 @@ class SourceTask(SupervisedTask):
 
 class AugmentedTask:
     """Algorithm 1: each round samples l ~ U(min, max), pseudo-labels the target training sentences of length
-    <= l with the current source model (Viterbi; gold target tags are never read), then runs joint steps."""
+    <= l with the current source model (Viterbi; gold target tags are never read), then runs joint steps. With
+    ``teacher_tags`` (one tag-id array per target training sentence, from a teacher model), the round's
+    pseudo-labels are the teacher's tags of the selected sentences instead."""
 
     def __init__(self, model: AugmentedTagger, data: CrossData, train: TrainConfig, tagger: TaggerConfig,
-                 augment: AugmentConfig):
+                 augment: AugmentConfig, teacher_tags: list | None = None):
         self.model, self.data, self.train, self.tagger, self.augment = model, data, train, tagger, augment
+        self.teacher_tags = teacher_tags
         self.evaluate = _Evaluations(data, train, model.source, model)
         source, target = data.corpora["src-train"], data.corpora["tgt-train"]
         self.source_keep = np.flatnonzero(source.lengths <= train.max_train_length)
@@ -107,6 +111,8 @@ class AugmentedTask:
         """Indices of target training sentences with length <= threshold and the source model's Viterbi tags."""
         corpus = self.data.corpora["tgt-train"]
         selected = within_threshold(corpus.lengths, threshold)
+        if self.teacher_tags is not None:
+            return selected, [self.teacher_tags[i] for i in selected]
         subset = _Subset(corpus, selected)
         names = self.data.vocabs.tags.items
         index = {name: i for i, name in enumerate(names)}
@@ -171,7 +177,7 @@ class _Subset:
 
 def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: TaggerConfig, out_dir: Path,
                   augment: AugmentConfig | None = None, base_model: Path | None = None, bars: bool = True,
-                  identity: dict | None = None) -> dict:
+                  identity: dict | None = None, teacher_tags: list | None = None) -> dict:
     """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1. ``identity``
     (pair, variant, mapping) is recorded in config.json beside the configs, for honest reuse."""
     requested, train = train, resolved(train)  # config.json keeps the requested device ("auto")
@@ -184,7 +190,7 @@ def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: Tagger
         source = load_model(base_model, data.embeddings)[0]
         model = build_model("augmented", tagger, data.vocabs)
         model.source.load_state_dict(source.state_dict())
-        task = AugmentedTask(model, data, train, tagger, augment)
+        task = AugmentedTask(model, data, train, tagger, augment, teacher_tags)
         train = dataclasses.replace(train, epochs=augment.rounds)
     else:
         model = build_model("tagger", tagger, data.vocabs)
