@@ -41,7 +41,9 @@ zsner_env() {
     [ -x "$ZSNER_PYTHON" ] || _zsner_env_fail "ZSNER_PYTHON '$ZSNER_PYTHON' is not an executable interpreter"
     local bin
     bin=$(mktemp -d)
-    ln -s "$ZSNER_PYTHON" "$bin/python3"
+    # a wrapper, not a symlink: a venv's interpreter finds its environment only when called by its own path
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "$ZSNER_PYTHON" >"$bin/python3"
+    chmod +x "$bin/python3"
     export PATH="$bin:$PATH"
     return
   fi

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,15 @@ def test_stock_python_refuses_pip_but_run_sh_works(tmp_path):
     version = subprocess.run([str(venv / "bin" / "python3"), "-c", "import torch; print(torch.__version__)"],
                              capture_output=True, text=True).stdout
     assert version.startswith("2.13.0") and "+cpu" in version  # the pinned CPU wheel, not a CUDA build
+
+
+def test_zsner_python_keeps_a_virtual_environment_its_own(tmp_path):
+    """ZSNER_PYTHON naming a venv's interpreter: `python3` must run inside that venv (a bare symlink to it in
+    another folder would lose the venv: its site-packages, hence zsner's dependencies)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    script = f'source "{REPO}/scripts/env.sh"; zsner_env ""; python3 -c "import sys; print(sys.prefix)"'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO,
+                            env=_env("/usr/bin:/bin", ZSNER_PYTHON=str(venv / "bin" / "python3")))
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).resolve() == venv.resolve()
