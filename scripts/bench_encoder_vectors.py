@@ -19,7 +19,7 @@ import torch
 from zsner.atomic import write_json
 from zsner.embeddings import load_vectors
 from zsner.encoder_vectors.build import load_encoder as _encoder
-from zsner.encoder_vectors.extract import in_context, isolated
+from zsner.encoder_vectors.extract import in_context, isolated, unit_length
 from zsner.encoder_vectors.layer import layer_scores
 from zsner.encoder_vectors.words import read_contexts, unique_lower
 from zsner.mapping.retrieval import load_dictionary
@@ -63,8 +63,7 @@ def main() -> None:
                 found = read_contexts(source, args.data_dir)
                 sentences += found[:args.max_sentences] if args.max_sentences else found
             mean, seen = in_context(words[lang], sentences, encoder, layers, args.max_contexts, progress=True)
-            unit = lambda m: m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)  # noqa: E731
-            states[lang] = np.where(seen[None, :, None] > 0, unit(mean), unit(states[lang]))
+            states[lang] = np.where(seen[None, :, None] > 0, unit_length(mean), unit_length(states[lang]))
             report[f"context_words_seen_{lang}"] = int((seen > 0).sum())
         report["context_seconds"] = round(time.perf_counter() - clock, 1)
         report["contexts"] = layer_scores(states[args.src], states[args.tgt], pairs)

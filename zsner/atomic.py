@@ -40,3 +40,13 @@ def write_json(path, obj) -> None:
 def write_text(path, text: str) -> None:
     with atomic_open(path) as handle:
         handle.write(text)
+
+
+def write_png(path, figure, **savefig) -> None:
+    """A matplotlib figure as a PNG, atomically (``savefig`` options such as ``dpi`` pass through); the figure is
+    closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, format="png", **savefig)
+    plt.close(figure)

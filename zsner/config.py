@@ -99,6 +99,21 @@ def field_type_error(cls, values: dict) -> str | None:
     return None
 
 
+def resume_overrides(args: argparse.Namespace, classes, safe, run_dir, also=()) -> dict:
+    """The config flags given beside ``--resume``: those named in ``safe`` (they cannot change results) are
+    returned, to apply to the saved configs; any other (or any of ``also``, names of other flags given) stops
+    the command, since a resumed run continues its saved configuration and must not mix two runs."""
+    given = {item.name: value for cls in classes for item in dataclasses.fields(cls)
+             if (value := getattr(args, item.name, None)) is not None}
+    unsafe = sorted(name for name in given if name not in safe) + list(also)
+    if unsafe:
+        flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+        raise ZsnerError(f"--resume continues the saved configuration; {', '.join(map(flag, unsafe))} would change "
+                         f"it (only {', '.join(map(flag, safe))} may be given; start a new run with --out instead)",
+                         run_dir)
+    return given
+
+
 def load_configs(path, **classes) -> dict:
     """The named configs of a run folder's ``config.json``; a damaged file stops with one line naming it."""
     try:

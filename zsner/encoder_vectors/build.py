@@ -14,7 +14,7 @@ import numpy as np
 from ..atomic import write_json
 from ..errors import ZsnerError
 from .cache import ChunkCache
-from .extract import Encoder, in_context, isolated, unit_centre_unit
+from .extract import Encoder, in_context, isolated, unit_centre_unit, unit_length
 from .layer import best_layer, layer_scores
 
 log = logging.getLogger("zsner.vectors")
@@ -81,16 +81,12 @@ def build_vectors(encoder: Encoder, model_path: str, words: list[str], layer: in
         states, seen = in_context(words, list(contexts), encoder, [layer], max_contexts,
                                   batch_size=max(1, batch_size // 8), progress=progress)
         # both kinds are brought to unit length before they are mixed; unseen words keep their isolated vector
-        matrix = np.where(seen[:, None] > 0, _unit(states[0]), _unit(matrix))
+        matrix = np.where(seen[:, None] > 0, unit_length(states[0]), unit_length(matrix))
         record["contexts"].update(words_seen=int((seen > 0).sum()), occurrences=int(seen.sum()))
     record["seconds"] = round(time.perf_counter() - started, 1)
     if cache is not None:
         cache.remove()
     return unit_centre_unit(matrix), record
-
-
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
 def write_vectors(out, words: list[str], matrix: np.ndarray, record: dict) -> None:

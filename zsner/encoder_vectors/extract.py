@@ -141,8 +141,12 @@ def in_context(words: list[str], sentences: list[list[str]], encoder: Encoder, l
     return (sums / seen.clamp_min(1)[None, :, None]).numpy(), seen.long().numpy()
 
 
+def unit_length(matrix: np.ndarray) -> np.ndarray:
+    """Each row (last axis) scaled to unit length; zero rows stay zero."""
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
+
+
 def unit_centre_unit(matrix: np.ndarray) -> np.ndarray:
     """Unit length, centred, unit length (the MUSE-style normalisation the encoder vectors are aligned under)."""
-    out = matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
-    out = out - out.mean(axis=-2, keepdims=True)
-    return (out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+    out = unit_length(matrix)
+    return unit_length(out - out.mean(axis=-2, keepdims=True)).astype(np.float32)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import TaggerConfig, TrainConfig, add_config_arguments, apply_overrides
-from ..errors import ZsnerError
+from ..config import TaggerConfig, TrainConfig, add_config_arguments, apply_overrides, resume_overrides
 
 
 def add_parser(sub):
@@ -62,17 +61,7 @@ RESUME_SAFE = ("threads", "device", "eval_batch_size")  # flags that cannot chan
 
 
 def _resume_overrides(args) -> dict:
-    """The flags given beside ``--resume``: the safe ones are returned to apply, any other stops the command (a
-    resumed run continues the saved configuration; changing it would silently mix two runs)."""
-    given = {name: value for cls in (TrainConfig, TaggerConfig) for name in vars(cls()).keys()
-             if (value := getattr(args, name, None)) is not None}
-    unsafe = sorted(name for name in given if name not in RESUME_SAFE) + (["out"] if args.out else [])
-    if unsafe:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unsafe)
-        raise ZsnerError(f"--resume continues the saved configuration; {flags} would change it (only "
-                         f"{', '.join('--' + n.replace('_', '-') for n in RESUME_SAFE)} may be given; "
-                         "start a new run with --out instead)", args.resume)
-    return given
+    return resume_overrides(args, (TrainConfig, TaggerConfig), RESUME_SAFE, args.resume, ["out"] if args.out else [])
 
 
 def run_evaluate(args):

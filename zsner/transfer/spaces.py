@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..embeddings import load_vectors, save_vec
+from ..encoder_vectors.extract import unit_length
 from ..errors import ZsnerError
 from .data import TransferInputs, ensure_mapping
 
@@ -63,7 +64,7 @@ def concatenated(first: Path, second: Path, cache_dir) -> Path:
         return folder
     for side in ("src", "tgt"):
         a, b = (load_vectors(root / f"{side}.mapped.vec") for root in (first, second))
-        unit_a, unit_b = _unit(a.matrix), _unit(b.matrix)
+        unit_a, unit_b = unit_length(a.matrix), unit_length(b.matrix)
         words = list(dict.fromkeys([*a.words, *b.words]))
         matrix = np.zeros((len(words), a.dim + b.dim), dtype=np.float32)
         for row, word in enumerate(words):
@@ -75,7 +76,3 @@ def concatenated(first: Path, second: Path, cache_dir) -> Path:
         save_vec(folder / f"{side}.mapped.vec", words, matrix)
     log.info("concatenated word space %s ⊕ %s in %s", first, second, folder)
     return folder
-
-
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)

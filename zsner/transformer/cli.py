@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..config import add_config_arguments, apply_overrides
@@ -70,17 +70,13 @@ RESUME_SAFE = ("threads", "device", "eval_batch_size", "progress")  # flags that
 
 def _resumed_configs(args):
     """The configs saved in the run folder; a flag that would change the run stops the command."""
-    from ..config import load_configs
+    from ..config import load_configs, resume_overrides
 
     if args.round_robin or (args.out and args.out != args.resume):
         raise ZsnerError("--resume continues one run in its own folder: leave out --round-robin and --out")
-    given = [item.name for cls in (TransformerConfig, TransformerTrainConfig) for item in fields(cls)
-             if getattr(args, item.name, None) is not None]
-    changed = [f"--{name.replace('_', '-')}" for name in given if name not in RESUME_SAFE]
-    if changed:
-        raise ZsnerError(f"--resume continues the saved configuration; {', '.join(changed)} would change it")
+    given = resume_overrides(args, (TransformerConfig, TransformerTrainConfig), RESUME_SAFE, args.resume)
     saved = load_configs(Path(args.resume) / "config.json", model=TransformerConfig, train=TransformerTrainConfig)
-    return saved["model"], replace(saved["train"], **{name: getattr(args, name) for name in given})
+    return saved["model"], replace(saved["train"], **given)
 
 
 def _log_to_stderr() -> None:

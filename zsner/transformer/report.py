@@ -6,7 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..atomic import atomic_open  # noqa: E402
+from ..atomic import write_png  # noqa: E402
 
 
 def _column(rows, columns, name):
@@ -24,12 +24,6 @@ def _phase_lines(axis, rows, columns):
     for previous, current, step in zip(phases, phases[1:], steps[1:]):
         if current != previous:
             axis.axvline(step, color="grey", linestyle=":", linewidth=1)
-
-
-def _save(figure, path) -> None:
-    with atomic_open(path, "wb", encoding=None) as handle:
-        figure.savefig(handle, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
 
 
 def plot_curves(rows: list[list], columns: list[str], out_dir) -> None:
@@ -56,7 +50,7 @@ def _plot(rows: list[list], columns: list[str], series: list[tuple[str, str]], y
     axis.set_ylabel(ylabel)
     axis.legend()
     axis.grid(alpha=0.3)
-    _save(figure, path)
+    write_png(path, figure, dpi=100, bbox_inches="tight")
 
 
 def results_markdown(metrics: dict) -> str:
