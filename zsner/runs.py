@@ -56,8 +56,8 @@ def claim(folder, wanted: dict, overwrite: bool = False, finished: str = "metric
         raise ZsnerError("config.json is not a JSON object; use --overwrite to recompute", config_file)
     changed = differences(stored, wanted)
     if changed:
-        shown = ", ".join(f"{name} {flatten(stored).get(name)!r} -> {flatten(wanted).get(name)!r}"
-                          for name in changed[:6])
+        old, new = flatten(stored), flatten(wanted)
+        shown = ", ".join(f"{name} {old.get(name)!r} -> {new.get(name)!r}" for name in changed[:6])
         more = f" (+{len(changed) - 6} more)" if len(changed) > 6 else ""
         raise ZsnerError(f"holds a run with another configuration ({shown}{more}); use --overwrite to recompute "
                          "it or --out for a new folder", folder)

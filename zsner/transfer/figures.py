@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_open
+from ..atomic import write_png
 from ..train.evaluate import predict
 from ..train.model_io import load_model
 
@@ -26,13 +26,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _save(figure, path: Path) -> None:
-    plt = _pyplot()
-    with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, dpi=120, format="png")
-    plt.close(figure)
 
 
 def length_accuracy(model, corpus, tag_names, batch_size=256):
@@ -65,7 +58,7 @@ def figure_length(path: Path, lengths, ratios, title: str) -> None:
     axis.set_title(title)
     axis.legend()
     figure.tight_layout()
-    _save(figure, path)
+    write_png(path, figure, dpi=120)
 
 
 def _entity_tokens(corpus, limit, rng):
@@ -112,13 +105,13 @@ def figure_tsne(path: Path, panels: dict, languages: np.ndarray, kinds: list, se
         axis.set_yticks([])
     np.atleast_1d(axes)[0].legend(fontsize=6, ncol=2)
     figure.tight_layout()
-    _save(figure, path)
+    write_png(path, figure, dpi=120)
 
 
 def write_figures(out: Path, data, results: dict, config, mono: list | None = None, sample: int = 200) -> None:
     """Fig. 2 from the first seed's source model (src-dev selection) on target dev; Fig. 3 from its encoder.
     ``mono``: the source and target monolingual ``WordVectors`` for Fig. 3's first panel (None: no such panel)."""
-    base = config.base if config.mode == "augmented" else config.mode
+    base = config.base_variant
     first = results[base][0]["seed"]
     folder = out / f"seed{first}" / (base if config.mode == "augmented" else "")
     model = load_model(folder / "best-src-dev.pt", data.embeddings)[0]

@@ -40,6 +40,15 @@ class TransferConfig:
     encoder_layer: int = 6  # the encoder layer the static word vectors are read from
     figures: bool = True
 
+    @property
+    def base_variant(self) -> str:
+        """The variant trained on source labels: ``base`` under augmented, else the mode itself."""
+        return self.base if self.mode == "augmented" else self.mode
+
+    @property
+    def mapping_direction(self) -> str:
+        return self.direction or default_direction(self.tgt)
+
 
 def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, augment: AugmentConfig,
                  out=None, data_dir=None, bars: bool = True, overwrite: bool = False) -> dict:
@@ -52,7 +61,7 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
         raise ZsnerError(f"--base must be one of {', '.join(MODES[:-1])}")
     out = Path(out or f"runs/{config.src}-{config.tgt}-{config.mode}")
     resolve_device(train.device)  # a bad --device fails here; each variant resolves it for its run folder
-    base = config.base if config.mode == "augmented" else config.mode
+    base = config.base_variant
     if config.vectors not in VECTORS:
         raise ZsnerError(f"unknown --vectors {config.vectors!r}; choose from {', '.join(VECTORS)}")
     if config.vectors != "fasttext":
@@ -85,10 +94,11 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
 
 def _seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, augment: AugmentConfig,
                   out: Path) -> dict:
-    """(seed, variant) -> (folder, the config.json its run writes): what decides whether a folder is reusable."""
-    base = config.base if config.mode == "augmented" else config.mode
+    """(seed, variant) -> (folder, the config.json its run writes): what decides whether a folder is reusable,
+    and what ``train_variant`` records there."""
+    base = config.base_variant
     identity = {"src": config.src, "tgt": config.tgt, "base": base, "target_emb": config.target_emb,
-                "direction": config.direction or default_direction(config.tgt), "mapping_dir": config.mapping_dir}
+                "direction": config.mapping_direction, "mapping_dir": config.mapping_dir}
     if config.vectors != "fasttext":
         identity.update(vectors=config.vectors, encoder=str(Path(config.encoder).expanduser().resolve()),
                         encoder_layer=config.encoder_layer)
@@ -123,8 +133,7 @@ def _monolingual_vectors(inputs) -> list | None:
 def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, data_dir, teacher) -> dict:
     timings = {}
     clock = time.perf_counter()
-    direction = config.direction or default_direction(config.tgt)
-    base = config.base if config.mode == "augmented" else config.mode
+    direction, base = config.mapping_direction, config.base_variant
     mapping_dir = None
     if base != "mono" and config.mapping_dir:
         mapping_dir = Path(config.mapping_dir)
@@ -146,18 +155,17 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
         seeded = dataclasses.replace(train, seed=seed)
         folder = out / f"seed{seed}"
         clock = time.perf_counter()
-        base_dir, wanted = plan[seed, base]
-        results[base].append(_cached(base_dir) or train_variant(base, data, seeded, base_tagger, base_dir, bars=bars,
-                                                                identity=wanted["transfer"]))
+        base_dir, record = plan[seed, base]
+        results[base].append(_cached(base_dir) or train_variant(base, data, seeded, base_tagger, base_dir, record,
+                                                                bars=bars))
         timings[f"seed{seed}-{base}"] = round(time.perf_counter() - clock, 1)
         stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
         if config.mode == "augmented":
             clock = time.perf_counter()
             results["augmented"].append(
                 _cached(folder / "augmented") or train_variant("augmented", data, seeded, base_tagger,
-                                                               folder / "augmented", augment,
-                                                               base_dir / "best-src-dev.pt", bars,
-                                                               plan[seed, "augmented"][1]["transfer"], pseudo))
+                                                               *plan[seed, "augmented"], augment,
+                                                               base_dir / "best-src-dev.pt", bars, pseudo))
             timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
             stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
     summaries = {mode: aggregate(runs) for mode, runs in results.items()}

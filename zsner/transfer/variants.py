@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..atomic import write_json
-from ..config import TaggerConfig, TrainConfig, save_configs
+from ..config import TaggerConfig, TrainConfig
 from ..data.batches import bucketed_order, cycle
 from ..data.conll import write_conll
 from ..device import model_device, resolved, to_device
@@ -176,16 +176,15 @@ class _Subset:
 
 
 def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: TaggerConfig, out_dir: Path,
-                  augment: AugmentConfig | None = None, base_model: Path | None = None, bars: bool = True,
-                  identity: dict | None = None, teacher_tags: list | None = None) -> dict:
-    """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1. ``identity``
-    (pair, variant, mapping) is recorded in config.json beside the configs, for honest reuse."""
-    requested, train = train, resolved(train)  # config.json keeps the requested device ("auto")
+                  record: dict, augment: AugmentConfig | None = None, base_model: Path | None = None,
+                  bars: bool = True, teacher_tags: list | None = None) -> dict:
+    """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1. ``record`` is
+    the folder's config.json (configs, pair, variant, mapping), the one its reuse is checked against."""
+    train = resolved(train)  # the record keeps the requested device ("auto")
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(train.threads)
     seed_everything(train.seed)
-    save_configs(out_dir / "config.json", train=requested, tagger=tagger, **({"augment": augment} if augment else {}),
-                 **({"transfer": identity} if identity else {}))
+    write_json(out_dir / "config.json", record)
     if mode == "augmented":
         source = load_model(base_model, data.embeddings)[0]
         model = build_model("augmented", tagger, data.vocabs)
