@@ -11,7 +11,8 @@ from zsner.errors import ZsnerError
 from zsner.mapping.adversarial import Discriminator, orthogonalize
 from zsner.mapping.config import MappingConfig
 from zsner.mapping.pipeline import mapping_cache_key
-from zsner.mapping.procrustes import build_dictionary, identical_pairs, procrustes
+from zsner.mapping.procrustes import build_dictionary, procrustes
+from zsner.mapping.seed import identical_pairs, split_seed, watch_precision
 from zsner.mapping.retrieval import (load_dictionary, mean_cosine_criterion, mean_knn_sim, precision_at_k,
                                      search, translate, unit_rows)
 from zsner.mapping.space import training_space
@@ -98,8 +99,9 @@ def test_build_dictionary_variants_match_direct_computation(small_pair):
     t2s = {(int(i), j) for j, i in enumerate(csls.argmax(0))}
     expected = {"S2T": s2t, "T2S": t2s, "S2T|T2S": s2t | t2s, "S2T&T2S": s2t & t2s}
     for method, pairs in expected.items():
-        dico, criterion = build_dictionary(torch.tensor(x), torch.tensor(y), method, max_rank=100, k=3,
-                                           block_size=4, n_queries=10)
+        dico, criterion, translations = build_dictionary(torch.tensor(x), torch.tensor(y), method, max_rank=100,
+                                                         k=3, block_size=4, n_queries=10)
+        assert translations.tolist() == csls.argmax(1).tolist()
         assert {tuple(map(int, p)) for p in dico} == pairs, method
     assert len(expected["S2T&T2S"]) < len(expected["S2T"]) < len(expected["S2T|T2S"])
     ux, uy = x / np.linalg.norm(x, axis=1, keepdims=True), y / np.linalg.norm(y, axis=1, keepdims=True)
@@ -198,3 +200,21 @@ def test_learning_rate_schedule_decays_and_halves_on_a_drop():
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     assert _update_lr(opt, config, value=0.5, best=0.4) == pytest.approx(0.098)
     assert _update_lr(opt, config, value=0.3, best=0.5) == pytest.approx(0.098 * 0.98 * 0.5)
+
+
+def test_seed_split_is_a_deterministic_partition_by_word():
+    words = [f"w{i}" for i in range(2000)]
+    pairs = np.stack([np.arange(2000), np.arange(2000)[::-1]], axis=1)
+    fit, watch = split_seed(pairs, words, 0.2)
+    assert len(fit) + len(watch) == 2000 and not set(map(tuple, fit)) & set(map(tuple, watch))
+    assert 0.15 < len(watch) / 2000 < 0.25
+    shuffled = pairs[np.random.default_rng(0).permutation(2000)]  # the split follows the word, not its position
+    assert {tuple(p) for p in split_seed(shuffled, words, 0.2)[1]} == {tuple(p) for p in watch}
+    assert len(split_seed(pairs, words, 0.0)[1]) == 0
+
+
+def test_watch_precision_counts_only_frequent_pairs():
+    translations = torch.tensor([3, 1, 2])  # CSLS translations of the 3 most frequent mapped rows
+    assert watch_precision(translations, np.array([[0, 3], [1, 0], [2, 2], [7, 7]])) == pytest.approx(66.67)
+    assert watch_precision(translations, np.array([[5, 5]])) is None
+    assert watch_precision(translations, np.zeros((0, 2), dtype=np.int64)) is None

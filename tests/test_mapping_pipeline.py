@@ -151,7 +151,49 @@ def test_identity_init_refines_a_nearly_shared_space(tmp_path):
     assert 0.02 < np.abs(rotation - np.eye(D)).max() < 0.5
     dico = write_dictionary(tmp_path / "d.txt", src, tgt, range(0, N, 3))
     result = learn_mapping(src, tgt, MappingConfig(**FAST, init="identity"), dico, progress=False)
-    assert "adversarial" not in result.metrics and "identical" not in result.metrics
+    assert "adversarial" not in result.metrics and "identical" not in result.metrics["refinement"]
     assert result.metrics["final"]["init"] == "identity" and result.metrics["final"]["refinement_step"] > 0
     assert np.abs(result.w - rotation).max() < 0.01
     assert result.metrics["final"]["csls"]["P@1"] >= result.metrics["identity"]["csls"]["P@1"]
+
+
+def names_and_numbers_pair(seed=0, names=150, name_dim=4, noise=1.0):
+    """Refinement drift (issue 9): the only identical strings are names and numbers, living in a few directions
+    of their own, while the rest of the vocabulary is far from isomorphic (target = rotated source + strong
+    noise). Procrustes on such a seed fixes those directions and nothing else."""
+    g = np.random.default_rng(seed)
+    centers = g.normal(size=(8, D)) * 2
+    x = centers[g.integers(0, 8, N)] + g.normal(size=(N, D)) * 0.6
+    basis = np.linalg.qr(g.normal(size=(D, name_dim)))[0]
+    x[:names] = g.normal(size=(names, name_dim)) @ basis.T + 3.0 * basis[:, 0]
+    skew = g.normal(size=(D, D))
+    skew = skew - skew.T
+    y = x @ scipy.linalg.expm(3.0 * skew / np.abs(np.linalg.eigvals(skew)).max()).T
+    y[names:] += g.normal(size=(N - names, D)) * noise
+    y[:names] += g.normal(size=(names, D)) * 0.02
+    src = WordVectors([f"n{i}" if i < names else f"s{i}" for i in range(N)], x.astype(np.float32))
+    tgt = WordVectors([f"n{i}" if i < names else f"t{i}" for i in range(N)], y.astype(np.float32))
+    return src, tgt, names
+
+
+def test_refinement_does_not_drift_away_from_a_names_and_numbers_seed(tmp_path):
+    """MUSE's rule (S2T dictionaries, no anchors, best criterion) lets the criterion rise while the mapping
+    forgets the seed's translations; the guarded refinement keeps them, and says where it stopped."""
+    src, tgt, names = names_and_numbers_pair()
+    dico = tmp_path / "names.txt"  # evaluation only: every identical string is its own translation
+    dico.write_text("".join(f"n{i} n{i}\n" for i in range(names)), encoding="utf-8")
+    base = dict(init="identical", fallback="none", dico_max_rank=N, criterion_queries=1000, n_refinement=5)
+    old = learn_mapping(src, tgt, MappingConfig(**base, dico_build="S2T", anchor_seed=False,
+                                                drift_tolerance=1e9), dico, progress=False).metrics
+    new = learn_mapping(src, tgt, MappingConfig(**base), dico, progress=False).metrics
+    seed_p1 = new["identical"]["csls"]["P@1"]
+    assert seed_p1 > 90
+    old_steps = old["refinement"]["identical"]["steps"]
+    assert old_steps[-1]["criterion"] > old_steps[0]["criterion"]  # the criterion rises ...
+    assert old["final"]["refinement_step"] == 5 and old["final"]["csls"]["P@1"] < seed_p1 - 20  # ... P@1 falls
+    validation = new["refinement"]["identical"]["validation"]  # held-out names watch a refinement on the rest
+    stop = validation["stopped_by_drift"]
+    assert stop is not None and validation["allowed_steps"] == stop - 1
+    assert all(step["watch_P@1"] >= validation["steps"][0]["watch_P@1"] - 2.0 for step in validation["steps"][:stop])
+    assert len(new["refinement"]["identical"]["steps"]) == validation["allowed_steps"] + 1
+    assert new["final"]["csls"]["P@1"] >= seed_p1 - 2.0

@@ -16,7 +16,8 @@ _OVERRIDES = {"max_vocab": "max_vocab", "normalize": "normalize", "direction": "
               "fallback": "fallback", "seed": "seed", "restarts": "restarts", "epochs": "n_epochs",
               "epoch_size": "epoch_size", "batch_size": "batch_size", "dis_hid_dim": "dis_hid_dim",
               "dis_steps": "dis_steps", "refinement_steps": "n_refinement", "dico_build": "dico_build",
-              "dico_max_rank": "dico_max_rank", "threads": "threads", "block_size": "block_size"}
+              "dico_max_rank": "dico_max_rank", "threads": "threads", "block_size": "block_size",
+              "watch_fraction": "watch_fraction", "drift_tolerance": "drift_tolerance"}
 
 
 def add_parser(sub):
@@ -51,6 +52,12 @@ def add_parser(sub):
     parser.add_argument("--refinement-steps", type=int)
     parser.add_argument("--dico-build", choices=DICO_BUILDS, help="synthetic dictionary: S2T, T2S, union, mutual NN")
     parser.add_argument("--dico-max-rank", type=int)
+    parser.add_argument("--no-anchor", action="store_true",
+                        help="refinement from identical strings drops the seed pairs after the first step (MUSE)")
+    parser.add_argument("--watch-fraction", type=float,
+                        help="share of identical strings held out on the validation split that bounds refinement from identical strings (default 0.2; 0 = no split)")
+    parser.add_argument("--drift-tolerance", type=float,
+                        help="points of held-out P@1 a refinement step may lose before refinement stops (default 2)")
     parser.add_argument("--block-size", type=int, help="rows per block in NN/CSLS search")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default 1; 0 = torch's choice)")
     parser.add_argument("--no-export", action="store_true", help="do not write the mapped .vec files")
@@ -103,6 +110,8 @@ def _config(args) -> MappingConfig:
     changes = {field: getattr(args, flag) for flag, field in _OVERRIDES.items()}
     if args.no_export:
         changes["export"] = False
+    if args.no_anchor:
+        changes["anchor_seed"] = False
     return config.replace(**changes)
 
 

@@ -12,6 +12,14 @@ Departures from MUSE (``unsupervised.py`` of Conneau et al. 2017), measured on t
   stage's result): W drifts to max|WW^T - I| ~ 0.1-0.2 here, and a non-orthogonal W inflates mean cosines.
 * ``fallback="always"``: the identical-strings initialisation is refined too and competes on the criterion.
   The chance test alone is too weak: on en-es a failed adversarial run (P@1 0) scores +0.06 above chance.
+* Refinement must not drift (docs/RESULTS.md §3.1): MUSE's refinement from an identical-strings seed dominated by
+  numbers and names lowered P@1 on en-nl/fi/de while the mean-cosine criterion rose. Here the seed pairs stay in
+  every step's dictionary (``anchor_seed``), and identical strings that were not fitted watch translation
+  quality: a step that loses more than ``drift_tolerance`` points of their P@1 ends the refinement. The
+  identical chain is first refined on a validation split (``1 - watch_fraction`` of the seed fitted, the rest
+  watched); the chain on the whole seed then runs as many steps as the split allowed. Adversarial and identity
+  chains are watched by all identical strings. Mutual-neighbour dictionaries (``S2T&T2S``) also hold the seed
+  but climb more slowly on en-es, so S2T stays the default.
 """
 from __future__ import annotations
 
@@ -67,6 +75,9 @@ class MappingConfig:
     n_refinement: int = 5
     dico_build: str = "S2T"
     dico_max_rank: int = 15_000
+    anchor_seed: bool = True          # the identical-strings seed pairs stay in every step's dictionary
+    watch_fraction: float = 0.2       # identical strings held out of a validation split to watch refinement (0: none)
+    drift_tolerance: float = 2.0      # points of held-out P@1 a step may lose; a bigger loss stops refinement
     # failure detection: the adversarial criterion must beat identity and random rotations by this much
     chance_margin: float = 0.02
     chance_trials: int = 3
@@ -95,6 +106,10 @@ class MappingConfig:
         for name in ("n_epochs", "epoch_size", "n_refinement", "dis_steps", "dis_layers", "threads"):
             if getattr(self, name) < 0:
                 raise ZsnerError(f"mapping config: {name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.watch_fraction < 1:
+            raise ZsnerError(f"mapping config: watch_fraction must be in [0, 1), got {self.watch_fraction}")
+        if self.drift_tolerance < 0:
+            raise ZsnerError(f"mapping config: drift_tolerance must be >= 0, got {self.drift_tolerance}")
         if not 0 <= self.dis_smooth < 0.5:
             raise ZsnerError(f"mapping config: dis_smooth must be in [0, 0.5), got {self.dis_smooth}")
         if not self.eval_ks or min(self.eval_ks) < 1:

@@ -23,9 +23,10 @@ from ..embeddings import WordVectors, load_vectors
 from ..errors import ZsnerError
 from .adversarial import train_adversarial
 from .config import MappingConfig
-from .procrustes import identical_pairs, procrustes, refine
+from .procrustes import procrustes, refine
 from .retrieval import load_dictionary, mean_cosine_criterion, precision_at_k
 from .runfolder import mapping_cache_key, write_run
+from .seed import identical_pairs, split_seed
 from .space import Space, training_space
 
 __all__ = ["MappingResult", "learn_mapping", "mapping_cache_key"]
@@ -79,17 +80,24 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
     metrics: dict = {side: {"file": vectors.source, "words": len(vectors), "training_words": len(spaces[side].words)}
                      for side, vectors in (("src", src), ("tgt", tgt))}
     evaluate = _Evaluator(spaces, config, eval_dict, metrics)
+    seed = _seed_pairs(spaces, config, metrics)
     timing["prepare"] = _lap(clock)
 
-    initial = _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress)
+    initial = _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress, seed["all"])
     refined = {}
     for name, w0 in initial.items():
         start, spent = time.perf_counter(), evaluate.seconds
-        result = refine(x, y, w0, config, evaluate if evaluate.active else None, f" from {name}",
-                        config.eval_every_step)
+        record = metrics.setdefault("refinement", {})[name] = {}
+        if name == "identical":
+            chain_config, anchors, watch = _validated_steps(x, y, seed, config, record), seed["all"], None
+            anchors = anchors if config.anchor_seed else None
+        else:  # the identical strings were not fitted: the whole seed watches the chain
+            chain_config, anchors, watch = config, None, seed["all"]
+        result = refine(x, y, w0, chain_config, evaluate if evaluate.active else None, f" from {name}",
+                        config.eval_every_step, anchors, watch)
         timing[f"refinement_{name}"] = round(_lap(start) - (evaluate.seconds - spent), 2)
         refined[name] = result
-        metrics.setdefault("refinement", {})[name] = {"best_step": result.best_step, "steps": result.history}
+        record.update({"best_step": result.best_step, "stopped_by_drift": result.stopped, "steps": result.history})
     best = max(refined, key=lambda name: refined[name].history[refined[name].best_step]["criterion"])
     w = refined[best].w
     metrics["final"] = {"init": best, "refinement_step": refined[best].best_step,
@@ -110,7 +118,38 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
     return result
 
 
-def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress) -> dict[str, torch.Tensor]:
+def _seed_pairs(spaces, config: MappingConfig, metrics: dict) -> dict[str, np.ndarray]:
+    """The identical strings as (mapped row, target row) pairs: ``all``, and a ``fit`` / ``watch`` split of them."""
+    pairs = identical_pairs(spaces["src"].words, spaces["tgt"].words)
+    fit, watch = split_seed(pairs, spaces["src"].words, config.watch_fraction)
+    seed = {"all": pairs, "fit": fit, "watch": watch}
+    if config.direction == "t2s":
+        seed = {name: rows[:, ::-1].copy() for name, rows in seed.items()}
+    metrics["identical"] = {"pairs": int(len(pairs)), "watch": int(len(watch)),
+                            "watch_in_rank": int((watch < config.dico_max_rank).all(1).sum())}
+    log.info("identical strings shared by both vocabularies: %d (%d held out on the validation split, %d of them "
+             "among the %d most frequent words)", len(pairs), len(watch), metrics["identical"]["watch_in_rank"],
+             config.dico_max_rank)
+    return seed
+
+
+def _validated_steps(x, y, seed: dict, config: MappingConfig, record: dict) -> MappingConfig:
+    """How far refinement from the identical strings may go: the same refinement from the ``fit`` share of the
+    seed, watched by the held-out share, stops where those translations drift; the chain on the whole seed then
+    runs that many steps. No split (``watch_fraction`` 0) or no held-out pair: all ``n_refinement`` steps."""
+    if not len(seed["watch"]) or not len(seed["fit"]):
+        return config
+    anchors = seed["fit"] if config.anchor_seed else None
+    trial = refine(x, y, procrustes(x[seed["fit"][:, 0]], y[seed["fit"][:, 1]]), config, None,
+                   " from identical (validation split)", False, anchors, seed["watch"])
+    allowed = config.n_refinement if trial.stopped is None else trial.stopped - 1
+    record["validation"] = {"allowed_steps": allowed, "stopped_by_drift": trial.stopped, "steps": trial.history}
+    if allowed < config.n_refinement:
+        log.warning("refinement from identical strings limited to %d steps (drift on the validation split)", allowed)
+    return config.replace(n_refinement=allowed)
+
+
+def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress, seed) -> dict[str, torch.Tensor]:
     """The starting mappings to refine: adversarial (with its chance test) and/or identical strings."""
     initial: dict[str, torch.Tensor] = {}
     if config.init == "adversarial":
@@ -136,7 +175,7 @@ def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress)
     if config.init == "identical" or config.fallback == "always" or (
             config.fallback == "on-failure" and metrics["adversarial"]["failed"]):
         start = time.perf_counter()
-        w0 = _identical_init(spaces, x, y, config.direction == "s2t", metrics, required=config.init == "identical")
+        w0 = _identical_init(seed, x, y, required=config.init == "identical")
         timing["identical"] = _lap(start)
         if w0 is not None:
             initial["identical"] = w0
@@ -194,12 +233,8 @@ def _chance_criterion(x, y, config) -> float:
     return max(values)
 
 
-def _identical_init(spaces, x, y, s2t, metrics, required: bool):
-    pairs = identical_pairs(spaces["src"].words, spaces["tgt"].words)
-    if not s2t:
-        pairs = pairs[:, ::-1]
-    metrics["identical"] = {"pairs": int(len(pairs))}
-    log.info("identical strings shared by both vocabularies: %d", len(pairs))
+def _identical_init(pairs: np.ndarray, x, y, required: bool):
+    """Procrustes on the seed pairs (the held-out watch pairs excluded)."""
     if len(pairs) == 0:
         if required:
             raise ZsnerError("--init identical: the two vocabularies share no identical string")
