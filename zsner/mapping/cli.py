@@ -52,8 +52,8 @@ def add_parser(sub):
     parser.add_argument("--refinement-steps", type=int)
     parser.add_argument("--dico-build", choices=DICO_BUILDS, help="synthetic dictionary: S2T, T2S, union, mutual NN")
     parser.add_argument("--dico-max-rank", type=int)
-    parser.add_argument("--no-anchor", action="store_true",
-                        help="refinement from identical strings drops the seed pairs after the first step (MUSE)")
+    parser.add_argument("--anchor-seed", action="store_true",
+                        help="keep the identical-strings seed pairs in every refinement step's dictionary")
     parser.add_argument("--watch-fraction", type=float,
                         help="share of identical strings held out on the validation split that bounds refinement from identical strings (default 0.2; 0 = no split)")
     parser.add_argument("--drift-tolerance", type=float,
@@ -110,8 +110,8 @@ def _config(args) -> MappingConfig:
     changes = {field: getattr(args, flag) for flag, field in _OVERRIDES.items()}
     if args.no_export:
         changes["export"] = False
-    if args.no_anchor:
-        changes["anchor_seed"] = False
+    if args.anchor_seed:
+        changes["anchor_seed"] = True
     return config.replace(**changes)
 
 
