@@ -9,6 +9,7 @@ import torch
 from tests.synthetic import write_language
 from zsner.config import TaggerConfig, TrainConfig
 from zsner.data.conll import read_conll
+from zsner.embeddings import load_vectors
 from zsner.evaluation import span_metrics
 from zsner.mapping.config import MappingConfig
 from zsner.mapping.pipeline import learn_mapping
@@ -311,3 +312,22 @@ def test_a_missing_teacher_stops_before_anything_is_written(languages, tmp_path)
                      TRAIN, SMALL, AugmentConfig(teacher=str(tmp_path / "nothing")), out=tmp_path / "out",
                      data_dir=root, bars=False)
     assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
+
+
+def test_encoder_vectors_from_contexts_are_cached_apart_and_read_the_training_text(languages, tmp_path):
+    """--encoder-contexts: the vectors average the words' states over the language's NER training sentences
+    (read without tags), in a cache entry of their own beside the isolated-word vectors."""
+    from zsner.encoder_vectors.build import ensure_vectors
+    from zsner.transformer.tiny import build_tiny_model
+
+    root, _ = languages
+    train = read_conll(next((root / "ner" / "es").glob("*train")), "latin-1")
+    model = build_tiny_model(tmp_path / "tiny", [w for s in train for w in s.words], layers=2, hidden=16)
+    alone = ensure_vectors("es", str(model), 1, tmp_path / "cache", root, progress=False)
+    mixed = ensure_vectors("es", str(model), 1, tmp_path / "cache", root, progress=False, contexts=True)
+    assert alone != mixed and "-ctx-" in mixed.name
+    record = json.loads(open(f"{mixed}.json").read())["contexts"]
+    assert record["sentences"] == len(train) and record["words_seen"] > 0
+    a, b = load_vectors(alone), load_vectors(mixed)
+    assert a.words == b.words and not np.allclose(a.matrix, b.matrix)
+    assert ensure_vectors("es", str(model), 1, tmp_path / "cache", root, progress=False, contexts=True) == mixed

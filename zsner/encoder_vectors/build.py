@@ -114,12 +114,19 @@ def _save_kv(out: Path, words: list[str], matrix: np.ndarray) -> None:
 
 
 def ensure_vectors(lang: str, model_path: str, layer: int, cache_dir, data_dir=None, device: str = "cpu",
-                   progress: bool = True) -> Path:
-    """The language's default words embedded at ``layer``, computed once per (model, words, layer) and reused:
-    ``cache_dir/vectors/LANG-KEY.vec``."""
+                   progress: bool = True, contexts: bool = False) -> Path:
+    """The language's default words embedded at ``layer``, computed once per (model, words, layer, contexts) and
+    reused: ``cache_dir/vectors/LANG-KEY.vec``. ``contexts``: averaged over the language's NER training sentences
+    (words only, no tags)."""
+    from .words import read_contexts
+
     words = language_words(lang, data_dir)
-    key = _digest({**model_key(model_path), "words": _digest(words), "layer": layer})
-    out = Path(cache_dir) / "vectors" / f"{lang}-L{layer}-{key}.vec"
+    sentences = read_contexts(f"{lang}:train", data_dir) if contexts else []
+    identity = {**model_key(model_path), "words": _digest(words), "layer": layer}
+    if contexts:
+        identity["contexts"] = _digest(sentences)
+    key = _digest(identity)
+    out = Path(cache_dir) / "vectors" / f"{lang}-L{layer}{'-ctx' if contexts else ''}-{key}.vec"
     if out.is_file() and Path(str(out) + ".json").is_file():
         log.info("encoder vectors: reusing %s", out)
         return out
@@ -127,6 +134,7 @@ def ensure_vectors(lang: str, model_path: str, layer: int, cache_dir, data_dir=N
     if layer > encoder.layers:
         raise ZsnerError(f"layer {layer} does not exist: the encoder has {encoder.layers} layers", model_path)
     log.info("encoder vectors: %d %s words at layer %d into %s", len(words), lang, layer, out)
-    matrix, record = build_vectors(encoder, model_path, words, layer, (), out.parent / "chunks", progress=progress)
+    matrix, record = build_vectors(encoder, model_path, words, layer, sentences, out.parent / "chunks",
+                                   progress=progress)
     write_vectors(out, words, matrix, {**record, "lang": lang})
     return out

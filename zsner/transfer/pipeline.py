@@ -38,6 +38,8 @@ class TransferConfig:
     vectors: str = "fasttext"  # word space: fasttext (the paper's: mapped monolingual vectors) | encoder | concat
     encoder: str = ""  # local Hugging Face encoder folder for --vectors encoder|concat
     encoder_layer: int = 6  # the encoder layer the static word vectors are read from
+    encoder_contexts: bool = False  # average each word's states over its occurrences in the language's NER
+                                    # training sentences (read without tags); isolated words otherwise
     figures: bool = True
 
     @property
@@ -102,6 +104,8 @@ def _seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConf
     if config.vectors != "fasttext":
         identity.update(vectors=config.vectors, encoder=str(Path(config.encoder).expanduser().resolve()),
                         encoder_layer=config.encoder_layer)
+        if config.encoder_contexts:  # recorded only when set, so that earlier isolated-word folders still match
+            identity["encoder_contexts"] = True
     base_tagger = variant_tagger(base, tagger)
     plan = {}
     for seed in range(train.seed, train.seed + config.seeds):
@@ -139,7 +143,7 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
         mapping_dir = Path(config.mapping_dir)
     elif base != "mono":
         mapping_dir = word_space(config.vectors, inputs, direction, config.cache_dir, config.encoder,
-                                 config.encoder_layer, data_dir, bars)
+                                 config.encoder_layer, data_dir, bars, config.encoder_contexts)
     timings["mapping"] = round(time.perf_counter() - clock, 1)
     stage_log.info("stage mapping: %.1f s (%s)", timings["mapping"], mapping_dir or "monolingual vectors")
     base_tagger = variant_tagger(base, tagger)

@@ -3,7 +3,8 @@
 - ``fasttext`` (the paper's): the monolingual vectors, mapped by the unsupervised MUSE-style mapping;
 - ``encoder``: static vectors read out of a multilingual encoder (`zsner vectors`), already aligned across
   languages: the mapping starts from the identity and refines with Procrustes/CSLS, and the unsupervised criterion
-  chooses between the identity and the refined mapping;
+  chooses between the identity and the refined mapping; with ``encoder_contexts`` each word's vector is the mean
+  of its states over its occurrences in the language's NER training sentences, read without tags;
 - ``concat``: both, each row unit-normalised, side by side (a word missing from one space gets zeros there).
 
 Each returns a folder holding ``src.mapped.vec`` and ``tgt.mapped.vec``, cached under ``cache_dir``.
@@ -41,13 +42,13 @@ def encoder_dim(model: str) -> int:
 
 
 def word_space(kind: str, inputs: TransferInputs, direction: str, cache_dir, encoder: str = "", layer: int = 6,
-               data_dir=None, progress: bool = True) -> Path:
+               data_dir=None, progress: bool = True, contexts: bool = False) -> Path:
     """The folder of the run's mapped vectors for ``kind`` (one of ``VECTORS``)."""
     if kind == "fasttext":
         return ensure_mapping(inputs, direction, cache_dir, progress=progress)
     from ..encoder_vectors.build import ensure_vectors
 
-    files = tuple(ensure_vectors(lang, encoder, layer, cache_dir, data_dir, progress=progress)
+    files = tuple(ensure_vectors(lang, encoder, layer, cache_dir, data_dir, progress=progress, contexts=contexts)
                   for lang in (inputs.src, inputs.tgt))
     shared = ensure_mapping(dataclasses.replace(inputs, vector_files=files), direction, cache_dir,
                             {"init": "identity"}, progress=progress)
