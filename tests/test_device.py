@@ -26,7 +26,7 @@ from zsner.errors import ZsnerError
 from zsner.train.loop import SupervisedTask, train_supervised
 from zsner.train.model_io import build_tagger
 from zsner.train.prepare import prepare_supervised
-from zsner.train.trainer import Trainer
+from zsner.train.epochs import EpochTraining
 
 torch.set_num_threads(1)
 SMALL = TaggerConfig(word_dim=20, char_dim=8, char_hidden=8, word_hidden=16, dense_dim=16)
@@ -115,7 +115,7 @@ def test_training_steps_stay_on_the_device(tmp_path, monkeypatch):
 
     reads = count_host_reads(monkeypatch)
     (tmp_path / "run").mkdir()
-    state = Trainer(train, tmp_path / "run", model, Task(model, data, train, SMALL), {"dev": ("dev", "m.pt")},
+    state = EpochTraining(train, tmp_path / "run", model, Task(model, data, train, SMALL), {"dev": ("dev", "m.pt")},
                     ["dev"], progress_bars=False).run()
     assert state.step == len(batches) == 4 and all(batches)
     assert len(reads) == len(state.rows) == 2  # step 3 and the end of the epoch
@@ -220,7 +220,7 @@ def test_run_folder_keeps_auto_and_records_the_device(tmp_path, capsys):
 
 
 # where training steps run: a read back to the host here would synchronise CUDA once per batch
-HOT_PATH = ("trainer.py", "train.py", "loop.py", "variants.py", "augmented.py", "tagger.py", "lstm.py", "crf.py",
+HOT_PATH = ("trainer.py", "epochs.py", "train.py", "loop.py", "variants.py", "augmented.py", "tagger.py", "lstm.py", "crf.py",
             "losses.py", "auxiliary.py")
 
 

@@ -155,3 +155,15 @@ def test_resume_refuses_flags_that_change_the_run_and_applies_safe_ones(tmp_path
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before  # nothing written
     assert main(["train", "--resume", str(run), "--threads", "1", "--data-dir", str(data), "--no-progress"]) == 0
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 1
+
+
+def test_rng_states_hold_the_run_devices_generators_and_restore_them():
+    from zsner.train.trainer import restore_rng_states, rng_states
+
+    torch.manual_seed(5)
+    saved = rng_states("cpu")
+    assert set(saved) == {"torch_rng"}  # no CUDA state on a CPU run
+    first = torch.rand(3)
+    torch.rand(7)
+    restore_rng_states({**saved, "cuda_rng": torch.zeros(4, dtype=torch.uint8)}, "cpu")  # a GPU checkpoint on CPU
+    assert torch.equal(torch.rand(3), first)

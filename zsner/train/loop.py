@@ -1,4 +1,4 @@
-"""Supervised training of the tagger on one labelled language (``zsner train``), on top of ``Trainer``."""
+"""Supervised training of the tagger on one labelled language (``zsner train``), on top of ``EpochTraining``."""
 from __future__ import annotations
 
 import dataclasses
@@ -21,7 +21,8 @@ from ..runlog import attach_log  # noqa: F401  (re-exported)
 from .evaluate import evaluate
 from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_model
 from .prepare import prepare_supervised
-from .trainer import Trainer, clip_gradients, epoch_lr, seed_everything  # noqa: F401  (re-exported)
+from .epochs import EpochTraining, epoch_lr  # noqa: F401  (re-exported)
+from .trainer import clip_gradients, seed_everything  # noqa: F401  (re-exported)
 
 log = logging.getLogger("zsner")
 
@@ -96,7 +97,7 @@ def train_supervised(train: TrainConfig, tagger: TaggerConfig, out_dir, data_dir
         model = build_tagger(tagger, data.vocabs).to(train.device)
         model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
         task = SupervisedTask(model, data, train, tagger)
-        trainer = Trainer(train, out_dir, model, task, {"dev": ("dev", MODEL_FILE)}, ["dev"], progress_bars)
+        trainer = EpochTraining(train, out_dir, model, task, {"dev": ("dev", MODEL_FILE)}, ["dev"], progress_bars)
         if resume and (out_dir / CHECKPOINT_FILE).exists():
             trainer.resume()
         else:

@@ -1,39 +1,25 @@
-"""One training loop for every model: SGD with per-epoch decay, clipping, periodic evaluation on named sets,
-one best checkpoint per selection criterion, and a resumable checkpoint at every evaluation.
+"""The one training loop of both backends: passes over plans of micro-batches.
 
-A *task* supplies what differs between models (duck-typed):
-    plan_epoch(epoch) -> list      picklable batch specs for one epoch (stored in the checkpoint)
-    loss(spec) -> Tensor           the training loss of one batch spec
-    evaluate() -> dict             evaluation-set name -> span metrics
-    save_model(path, extra)        write a self-contained model archive
-    state() / load_state(dict)     task state that must survive a resume (e.g. pseudo-labels)
-
-Given the same seed, data and threads, a resumed run ends exactly like an uninterrupted one: epoch plans and
-RNG states travel in the checkpoint.
+A pass runs a plan (a list of batch specs) from a position: forward under autocast (CUDA only), backward through
+the grad scaler (a no-op unless fp16 on CUDA), gradient accumulation, clipping, an optimizer step at the lr the
+caller's schedule gives for that step, running loss sums kept on the device and read once per evaluation, an
+evaluation every ``eval_every`` optimizer steps and at the end of a final pass, and early stopping when the
+evaluation says so. What differs between backends is passed in: the optimizer, the lr schedule, the losses of a
+batch spec, and what an evaluation does (score, select, checkpoint). The classic backend's epochs of SGD live in
+``train/epochs.py``; the transformer's phases, AdamW schedule and pseudo-label rounds in ``transformer/train.py``.
 """
 from __future__ import annotations
 
-import logging
+import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..atomic import write_text
-from ..config import TrainConfig
-from ..device import host_float
-from .model_io import CHECKPOINT_FILE, compact_state, load_archive, load_compact_state, save_archive
-
-log = logging.getLogger("zsner")
-
-
-def epoch_lr(config: TrainConfig, epoch: int) -> float:
-    """lr_e = max(lr0 / (1 + decay * e), min_lr), as in the paper."""
-    return max(config.lr / (1.0 + config.lr_decay * epoch), config.min_lr)
+from ..device import autocast, host_float
 
 
 def clip_gradients(parameters, max_norm: float) -> torch.Tensor:
@@ -48,93 +34,98 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass
-class Progress:
-    """Where training stands; saved in every checkpoint."""
+def rng_states(device) -> dict:
+    """The torch RNG states a resume must restore: the CPU one, and the CUDA one when training runs there."""
+    states = {"torch_rng": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state(torch.device(device))
+    return states
 
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    step: int = 0
-    best: dict = field(default_factory=dict)  # criterion -> {"f1": ..., "step": ...}
-    rows: list = field(default_factory=list)  # loss.tsv rows so far
-    plan: list | None = None  # the current epoch's batch specs
-    train_seconds: float = 0.0
-    sentences_seen: int = 0
+
+def restore_rng_states(saved: dict, device) -> None:
+    torch.set_rng_state(saved["torch_rng"])
+    if "cuda_rng" in saved and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(saved["cuda_rng"], torch.device(device))
+
+
+# losses(spec) -> ({"loss": total, other named parts...}, sentences in the batch)
+Losses = Callable[[object], tuple[dict, int]]
+# on_evaluate(mean losses, lr, fraction of the pass done, plan position, end of a final pass) -> keep going
+OnEvaluate = Callable[[dict, float, float, int, bool], bool]
 
 
 class Trainer:
-    """Runs a task to the end of ``config.epochs``; ``criteria`` maps criterion -> (evaluation set, model file)."""
+    """Optimizer steps over plans of micro-batches, with evaluations; ``meter`` (any object with ``step``,
+    ``train_seconds`` and ``sentences_seen``) carries the counters across passes and resumes."""
 
-    def __init__(self, config: TrainConfig, out_dir: Path, model: torch.nn.Module, task, criteria: dict,
-                 eval_names: list[str], progress_bars: bool = True):
-        self.config, self.out_dir, self.model, self.task = config, Path(out_dir), model, task
-        self.criteria, self.eval_names, self.bars = criteria, eval_names, progress_bars
-        self.trainable = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(self.trainable, lr=config.lr, momentum=config.momentum)
-        self.state = Progress()
+    def __init__(self, model: torch.nn.Module, meter, eval_every: int, clip: float, *, accumulate: int = 1,
+                 device="cpu", amp: bool = False, scaler: torch.amp.GradScaler | None = None, progress: bool = True,
+                 losses_per_pass: bool = False):
+        self.model, self.meter, self.eval_every, self.clip = model, meter, eval_every, clip
+        self.accumulate, self.device, self.amp, self.progress = max(1, accumulate), device, amp, progress
+        self.scaler = scaler or torch.amp.GradScaler("cuda", enabled=False)
+        self.losses_per_pass = losses_per_pass  # logged loss means restart with each pass (else: at evaluations)
+        self._sums: dict[str, tuple] = {}  # loss name -> (sum on the device, micro-batches where it was computed)
 
-    def resume(self) -> None:
-        archive = load_archive(self.out_dir / CHECKPOINT_FILE)
-        load_compact_state(self.model, archive["model"])
-        self.optimizer.load_state_dict(archive["optimizer"])
-        self.state = Progress(**archive["progress"])
-        self.task.load_state(archive.get("task", {}))
-        torch.set_rng_state(archive["torch_rng"])
-        log.info("resumed at step %d (epoch %d, batch %d)", self.state.step, self.state.epoch, self.state.batch_in_epoch)
-
-    def run(self) -> Progress:
-        config, state = self.config, self.state
-        running, counted = 0.0, 0
+    def run_pass(self, plan: list, optimizer: torch.optim.Optimizer, losses: Losses, lr_at: Callable[[int], float],
+                 on_evaluate: OnEvaluate, final: bool, desc: str = "", start: int = 0) -> bool:
+        """Train on ``plan[start:]`` (``lr_at(k)`` for the pass's k-th optimizer step); returns False when an
+        evaluation stopped training. A pass resumed at ``start > 0`` begins right after an evaluation."""
+        meter, accumulate = self.meter, self.accumulate
+        steps_in_plan = math.ceil(len(plan) / accumulate)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if self.losses_per_pass:
+            self._sums = {}
+        sums = self._sums
+        evaluated_last = start > 0
+        lr = optimizer.param_groups[0]["lr"]
         self.model.train()
-        for epoch in range(state.epoch, config.epochs):
-            if state.plan is None or state.epoch != epoch:
-                state.epoch, state.batch_in_epoch = epoch, 0
-                state.plan = self.task.plan_epoch(epoch)
-            for group in self.optimizer.param_groups:
-                group["lr"] = epoch_lr(config, epoch)
-            bar = tqdm(total=len(state.plan), initial=state.batch_in_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
-                       disable=not self.bars, leave=False)
-            started = time.perf_counter()
-            for position in range(state.batch_in_epoch, len(state.plan)):
-                self.optimizer.zero_grad(set_to_none=True)
-                loss, sentences = self.task.loss(state.plan[position])
-                loss.backward()
-                clip_gradients(self.trainable, config.clip)
-                self.optimizer.step()
-                running = running + loss.detach()  # stays on the device; read once per evaluation
-                counted += 1
-                state.step += 1
-                state.batch_in_epoch = position + 1
-                state.sentences_seen += sentences
-                bar.update(1)
-                if state.step % config.eval_every == 0:
-                    state.train_seconds += time.perf_counter() - started
-                    self._evaluate_and_checkpoint(host_float(running) / max(counted, 1))
-                    running, counted, started = 0.0, 0, time.perf_counter()
-            state.train_seconds += time.perf_counter() - started
-            bar.close()
-            if epoch == config.epochs - 1 and state.step % config.eval_every != 0:
-                state.epoch = config.epochs  # a resume after this point has nothing left to do
-                self._evaluate_and_checkpoint(host_float(running) / max(counted, 1))
-        return state
+        optimizer.zero_grad(set_to_none=True)
+        bar = tqdm(total=len(plan), initial=start, desc=desc, disable=not self.progress, leave=False)
+        started = time.perf_counter()
+        for position in range(start, len(plan)):
+            with autocast(self.device, self.amp):
+                parts, sentences = losses(plan[position])
+            self.scaler.scale(parts["loss"] / accumulate if accumulate > 1 else parts["loss"]).backward()
+            for name, value in parts.items():
+                total, count = sums.get(name, (0.0, 0))
+                sums[name] = (total + value.detach().float(), count + 1)
+            meter.sentences_seen += sentences
+            bar.update(1)
+            if (position + 1) % accumulate and position != len(plan) - 1:
+                continue
+            local = position // accumulate
+            lr = lr_at(local)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if self.clip > 0:
+                self.scaler.unscale_(optimizer)
+                clip_gradients(trainable, self.clip)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            meter.step += 1
+            evaluated_last = False
+            if self.eval_every and meter.step % self.eval_every == 0:
+                meter.train_seconds += time.perf_counter() - started
+                keep_going = on_evaluate(_means(sums), lr, (local + 1) / steps_in_plan, position + 1, False)
+                sums = self._sums = {}
+                evaluated_last = True
+                self.model.train()
+                started = time.perf_counter()
+                if not keep_going:
+                    bar.close()
+                    return False
+        bar.close()
+        meter.train_seconds += time.perf_counter() - started
+        if (not self.eval_every or final) and not evaluated_last:
+            keep_going = on_evaluate(_means(sums), lr, 1.0, len(plan), True)
+            self._sums = {}
+            self.model.train()
+            return keep_going
+        return True
 
-    def _evaluate_and_checkpoint(self, mean_loss: float) -> None:
-        state = self.state
-        results = self.task.evaluate()
-        self.model.train()
-        f1 = {name: results[name]["micro"]["f1"] for name in self.eval_names}
-        state.rows.append([state.step, state.epoch, round(self.optimizer.param_groups[0]["lr"], 6),
-                           round(mean_loss, 5), *[f1[name] for name in self.eval_names]])
-        for criterion, (eval_name, file_name) in self.criteria.items():
-            best = state.best.get(criterion, {"f1": -1.0})
-            if f1[eval_name] > best["f1"]:
-                state.best[criterion] = {"f1": f1[eval_name], "step": state.step}
-                self.task.save_model(self.out_dir / file_name, {"step": state.step, "criterion": criterion,
-                                                                 "selection_f1": f1[eval_name]})
-        header = "\t".join(["step", "epoch", "lr", "loss", *[f"{name}_f1" for name in self.eval_names]])
-        write_text(self.out_dir / "loss.tsv", header + "\n" + "".join("\t".join(map(str, row)) + "\n" for row in state.rows))
-        save_archive(self.out_dir / CHECKPOINT_FILE, {
-            "model": compact_state(self.model), "optimizer": self.optimizer.state_dict(), "progress": asdict(state),
-            "task": self.task.state(), "torch_rng": torch.get_rng_state()})
-        log.info("step %d epoch %d: loss %.4f %s", state.step, state.epoch, mean_loss,
-                 " ".join(f"{name} F1 {value:.2f}" for name, value in f1.items()))
+
+def _means(sums: dict) -> dict[str, float]:
+    """Mean of each running loss: the only read of the losses from the device, once per evaluation."""
+    return {name: host_float(total) / count for name, (total, count) in sums.items()}

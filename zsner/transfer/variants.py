@@ -25,7 +25,8 @@ from .data import CrossData
 from ..train.evaluate import evaluate, predict
 from ..train.loop import SupervisedTask
 from ..train.model_io import build_model, load_model, save_model
-from ..train.trainer import Trainer, seed_everything
+from ..train.epochs import EpochTraining
+from ..train.trainer import seed_everything
 
 log = logging.getLogger("zsner")
 MODES = ("mono", "word-nochar", "word", "shared", "augmented")
@@ -196,7 +197,7 @@ def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: Tagger
         model.encoder.word_embedding.weight.data.copy_(torch.from_numpy(data.embeddings))
         task = SourceTask(model, data, train, tagger)
     model = to_device(model, train.device)
-    trainer = Trainer(train, out_dir, model, task, CRITERIA, EVAL_SETS, bars)
+    trainer = EpochTraining(train, out_dir, model, task, CRITERIA, EVAL_SETS, bars)
     if (out_dir / "checkpoint.pt").exists():
         trainer.resume()
     state = trainer.run()

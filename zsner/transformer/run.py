@@ -31,7 +31,7 @@ from .data import entity_types, label, read_split, read_unlabelled
 from .inference import encode, evaluate
 from .model import TransformerTagger, build
 from .report import results_markdown
-from .train import DevSet, Trainer
+from .train import DevSet, FineTuning
 
 log = logging.getLogger("zsner.transformer")
 OUTPUTS = ("config.json", "training.log", "checkpoint.pt", "metrics.json", "loss.tsv", "results.md", "loss.png", "f1.png", "checkpoints",
@@ -118,7 +118,7 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     log.info("data: %d source sentences (%d windows), %d unlabelled target sentences, dev %s, test %s",
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
-    trainer = Trainer(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
+    trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
     if resume:
         trainer.resume()
     started = time.perf_counter()
@@ -136,7 +136,7 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     return metrics
 
 
-def finish(trainer: Trainer, model_config, config, out: Path, final: dict, corpus) -> dict:
+def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, corpus) -> dict:
     """Evaluate each phase's chosen checkpoints on the target dev and test sets; write predictions."""
     model = trainer.model
     options = dict(batch_size=config.eval_batch_size, device=config.device, amp=config.amp,

@@ -1,4 +1,5 @@
-"""The transformer training loop: zero-shot fine-tuning and pseudo-label fine-tuning, with model selection.
+"""The transformer's training on the shared loop (``train/trainer.py``): zero-shot fine-tuning and pseudo-label
+fine-tuning, with model selection.
 
 AdamW (no decay on biases and LayerNorm weights), linear warm-up then linear decay to 0, optional plateau
 reduction of the lr, gradient clipping and accumulation, mixed precision on CUDA (fp32 on CPU). Dev F1 is measured
@@ -17,24 +18,22 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..atomic import atomic_open, write_text
 from ..data.batches import bucketed_order, cycle
 from ..data.tags import convert
 from ..errors import ZsnerError
 from ..train.model_io import CHECKPOINT_FILE, load_archive, save_archive
+from ..train.trainer import Trainer, restore_rng_states, rng_states
 from ..rounds import sample_threshold, within_threshold
 from .align import make_windows
 from .auxiliary import entity_words, predictive_cloze, random_cloze
 from .config import CRITERIA, TransformerConfig, TransformerTrainConfig, split_list
-from ..device import autocast, host_float
 from .inference import Corpus, evaluate, predict_ids
 from .report import plot_curves
 
@@ -98,8 +97,9 @@ class Selected:
     scores: dict = field(default_factory=dict)  # both criteria's scores at that step
 
 
-class Trainer:
-    """Owns the model, optimizer state, schedule, evaluation rows and best checkpoints of one run."""
+class FineTuning:
+    """The transformer's phases on the shared training loop: owns the model, optimizer schedules, evaluation rows,
+    selection and best checkpoints of one run."""
 
     def __init__(self, model, model_config: TransformerConfig, config: TransformerTrainConfig, out_dir,
                  sources: Corpus, unlabelled: Corpus | None, dev_sets: list[DevSet]):
@@ -126,6 +126,9 @@ class Trainer:
         self._unlabelled_queue: list[list[int]] = []
         fp16 = config.amp and str(self.device).startswith("cuda") and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.loop = Trainer(model, self, config.eval_every, config.max_grad_norm, accumulate=config.grad_accum,
+                            device=self.device, amp=config.amp, scaler=self.scaler, progress=config.progress,
+                            losses_per_pass=True)
         self.candidates = self.replacements = None
         if {"cl", "pc"} & set(self.aux):
             vocabulary = model.encoder.get_input_embeddings().num_embeddings
@@ -184,61 +187,25 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ loop
     def _run(self, plan: list[tuple[Corpus, list[int], str]], optimizer, lr_at, epoch_at, final: bool, desc: str,
              index: int, start: int = 0):
-        """One pass over ``plan`` (micro-batches) from ``start``, epoch or round ``index`` of the phase; returns
-        False when early stopping fired. Every evaluation writes the resumable checkpoint."""
-        config, model = self.config, self.model
+        """One pass over ``plan`` (micro-batches) from ``start`` on the shared training loop, epoch or round
+        ``index`` of the phase; returns False when early stopping fired. Every evaluation writes the resumable
+        checkpoint."""
         if start and not self._keep_going():  # resumed after the evaluation that stopped training
             return False
-        accumulate = config.grad_accum
-        steps_in_plan = math.ceil(len(plan) / accumulate)
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        sums: dict[str, tuple] = {}  # loss name -> (sum on the device, micro-batches where it was computed)
-        evaluated_last = start > 0  # a resume starts right after an evaluation
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(total=len(plan), initial=start, desc=desc, disable=not config.progress, leave=False)
-        started = time.perf_counter()
-        for position in range(start, len(plan)):
-            corpus, indices, kind = plan[position]
-            with autocast(self.device, config.amp):
-                parts = self._losses(corpus, indices, kind)
-                loss = self._total(parts)
-            self.scaler.scale(loss / accumulate).backward()
-            for name, value in {"loss": loss, **parts}.items():
-                total, count = sums.get(name, (0.0, 0))
-                sums[name] = (total + value.detach().float(), count + 1)  # read once per evaluation
-            self.sentences_seen += sum(corpus.windows[i].start == 0 for i in indices)
-            bar.update(1)
-            if (position + 1) % accumulate and position != len(plan) - 1:
-                continue
-            local = position // accumulate
-            lr = lr_at(local) * self.plateau_scale
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if config.max_grad_norm > 0:
-                self.scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-            self.scaler.step(optimizer)
-            self.scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            self.step += 1
-            evaluated_last = False
-            if config.eval_every and self.step % config.eval_every == 0:
-                self.train_seconds += time.perf_counter() - started
-                keep_going = self._evaluate(sums, lr, epoch_at((local + 1) / steps_in_plan))
-                self._checkpoint(optimizer, plan, index, position + 1)
-                sums, evaluated_last = {}, True
-                started = time.perf_counter()
-                if not keep_going:
-                    bar.close()
-                    return False
-        bar.close()
-        self.train_seconds += time.perf_counter() - started
-        if (not config.eval_every or final) and not evaluated_last:
-            keep_going = self._evaluate(sums, optimizer.param_groups[0]["lr"], epoch_at(1.0))
-            self._checkpoint(optimizer, plan, index, len(plan))
+
+        def losses(spec):
+            corpus, indices, kind = spec
+            parts = self._losses(corpus, indices, kind)
+            sentences = sum(corpus.windows[i].start == 0 for i in indices)
+            return {"loss": self._total(parts), **parts}, sentences
+
+        def on_evaluate(means, lr, fraction, position, _at_end):
+            keep_going = self._evaluate(means, lr, epoch_at(fraction))
+            self._checkpoint(optimizer, plan, index, position)
             return keep_going
-        return True
+
+        return self.loop.run_pass(plan, optimizer, losses, lambda k: lr_at(k) * self.plateau_scale, on_evaluate,
+                                  final, desc, start)
 
     # ------------------------------------------------------------------------------------------ phases
     def _start_phase(self, name: str) -> dict | None:
@@ -375,7 +342,7 @@ class Trainer:
             "plan": [[kind, list(indices)] for _, indices, kind in plan], "model": self.model.trainable_state(),
             "optimizer": optimizer.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(), "step": self.step, "rows": self.rows,
+            **rng_states(self.device), "step": self.step, "rows": self.rows,
             "best": {phase: {criterion: asdict(chosen) for criterion, chosen in criteria.items()}
                      for phase, criteria in self.best.items()},
             "train_seconds": self.train_seconds, "sentences_seen": self.sentences_seen,
@@ -392,7 +359,7 @@ class Trainer:
         self.scaler.load_state_dict(point["scaler"])
         self.rng.bit_generator.state = point["rng"]
         self.generator.set_state(point["generator"])
-        torch.set_rng_state(point["torch_rng"])
+        restore_rng_states(point, self.device)
         self.phase, self.step, self.rows = point["phase"], point["step"], point["rows"]
         self.best = {phase: {criterion: Selected(**chosen) for criterion, chosen in criteria.items()}
                      for phase, criteria in point["best"].items()}
@@ -412,7 +379,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ selection
     def _evaluate(self, sums: dict, lr: float, epoch: float) -> bool:
-        """Dev F1, loss.tsv row, best checkpoints; returns False when early stopping fires."""
+        """Dev F1, loss.tsv row, best checkpoints; returns False when early stopping fires. ``sums``: the mean of
+        each loss since the last evaluation."""
         config = self.config
         options = dict(batch_size=config.eval_batch_size, device=self.device, amp=config.amp)
         scores: dict[str, list[float]] = {"src": [], "tgt": []}
@@ -424,7 +392,7 @@ class Trainer:
                 target_dev[dev.lang] = (metrics, predicted)
         src = round(sum(scores["src"]) / len(scores["src"]), 2) if scores["src"] else None
         tgt = round(sum(scores["tgt"]) / len(scores["tgt"]), 2) if scores["tgt"] else None
-        mean = {name: round(host_float(total) / count, 5) for name, (total, count) in sums.items()}
+        mean = {name: round(value, 5) for name, value in sums.items()}
         self.rows.append([self.step, round(epoch, 3), self.phase, f"{lr:.3g}", mean.get("loss", ""),
                           mean.get("ner", ""), mean.get("li", ""), mean.get("cl", ""), mean.get("pc", ""),
                           "" if src is None else src, "" if tgt is None else tgt, round(self.train_seconds, 1)])

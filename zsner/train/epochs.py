@@ -1,0 +1,112 @@
+"""The paper's schedule on the one training loop: epochs of SGD with per-epoch decay and clipping, evaluation on
+named sets every N batches, one best checkpoint per selection criterion, and a resumable checkpoint at every
+evaluation. Used by the classic tagger (``zsner train``) and the transfer variants (Algorithm 1 included).
+
+A *task* supplies what differs between models (duck-typed):
+    plan_epoch(epoch) -> list      picklable batch specs for one epoch (stored in the checkpoint)
+    loss(spec) -> (Tensor, int)    the training loss of one batch spec, and its number of sentences
+    evaluate() -> dict             evaluation-set name -> span metrics
+    save_model(path, extra)        write a self-contained model archive
+    state() / load_state(dict)     task state that must survive a resume (e.g. pseudo-labels)
+
+Given the same seed, data and threads, a resumed run ends exactly like an uninterrupted one: epoch plans and
+RNG states travel in the checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..atomic import write_text
+from ..config import TrainConfig
+from .model_io import CHECKPOINT_FILE, compact_state, load_archive, load_compact_state, save_archive
+from .trainer import Trainer, restore_rng_states, rng_states
+
+log = logging.getLogger("zsner")
+
+
+def epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """lr_e = max(lr0 / (1 + decay * e), min_lr), as in the paper."""
+    return max(config.lr / (1.0 + config.lr_decay * epoch), config.min_lr)
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    step: int = 0
+    best: dict = field(default_factory=dict)  # criterion -> {"f1": ..., "step": ...}
+    rows: list = field(default_factory=list)  # loss.tsv rows so far
+    plan: list | None = None  # the current epoch's batch specs
+    train_seconds: float = 0.0
+    sentences_seen: int = 0
+
+
+class EpochTraining:
+    """Runs a task to the end of ``config.epochs``; ``criteria`` maps criterion -> (evaluation set, model file)."""
+
+    def __init__(self, config: TrainConfig, out_dir: Path, model: torch.nn.Module, task, criteria: dict,
+                 eval_names: list[str], progress_bars: bool = True):
+        self.config, self.out_dir, self.model, self.task = config, Path(out_dir), model, task
+        self.criteria, self.eval_names, self.bars = criteria, eval_names, progress_bars
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(self.trainable, lr=config.lr, momentum=config.momentum)
+        self.state = Progress()
+
+    def resume(self) -> None:
+        archive = load_archive(self.out_dir / CHECKPOINT_FILE)
+        load_compact_state(self.model, archive["model"])
+        self.optimizer.load_state_dict(archive["optimizer"])
+        self.state = Progress(**archive["progress"])
+        self.task.load_state(archive.get("task", {}))
+        restore_rng_states(archive, self.config.device)
+        log.info("resumed at step %d (epoch %d, batch %d)", self.state.step, self.state.epoch, self.state.batch_in_epoch)
+
+    def run(self) -> Progress:
+        config, state = self.config, self.state
+        trainer = Trainer(self.model, state, config.eval_every, config.clip, device=config.device,
+                          progress=self.bars)
+        for epoch in range(state.epoch, config.epochs):
+            if state.plan is None or state.epoch != epoch:
+                state.epoch, state.batch_in_epoch = epoch, 0
+                state.plan = self.task.plan_epoch(epoch)
+            lr = epoch_lr(config, epoch)
+            trainer.run_pass(state.plan, self.optimizer, self._losses, lambda _: lr, self._on_evaluate,
+                             epoch == config.epochs - 1, f"epoch {epoch + 1}/{config.epochs}", state.batch_in_epoch)
+        return state
+
+    def _losses(self, spec) -> tuple[dict, int]:
+        loss, sentences = self.task.loss(spec)
+        return {"loss": loss}, sentences
+
+    def _on_evaluate(self, means: dict, lr: float, _fraction: float, position: int, at_end: bool) -> bool:
+        self.state.batch_in_epoch = position
+        if at_end:
+            self.state.epoch = self.config.epochs  # a resume after this point has nothing left to do
+        self._evaluate_and_checkpoint(means.get("loss", 0.0), lr)
+        return True
+
+    def _evaluate_and_checkpoint(self, mean_loss: float, lr: float) -> None:
+        state = self.state
+        results = self.task.evaluate()
+        f1 = {name: results[name]["micro"]["f1"] for name in self.eval_names}
+        state.rows.append([state.step, state.epoch, round(lr, 6), round(mean_loss, 5),
+                           *[f1[name] for name in self.eval_names]])
+        for criterion, (eval_name, file_name) in self.criteria.items():
+            best = state.best.get(criterion, {"f1": -1.0})
+            if f1[eval_name] > best["f1"]:
+                state.best[criterion] = {"f1": f1[eval_name], "step": state.step}
+                self.task.save_model(self.out_dir / file_name, {"step": state.step, "criterion": criterion,
+                                                                 "selection_f1": f1[eval_name]})
+        header = "\t".join(["step", "epoch", "lr", "loss", *[f"{name}_f1" for name in self.eval_names]])
+        write_text(self.out_dir / "loss.tsv", header + "\n" + "".join("\t".join(map(str, row)) + "\n" for row in state.rows))
+        save_archive(self.out_dir / CHECKPOINT_FILE, {
+            "model": compact_state(self.model), "optimizer": self.optimizer.state_dict(), "progress": asdict(state),
+            "task": self.task.state(), **rng_states(self.config.device)})
+        log.info("step %d epoch %d: loss %.4f %s", state.step, state.epoch, mean_loss,
+                 " ".join(f"{name} F1 {value:.2f}" for name, value in f1.items()))
