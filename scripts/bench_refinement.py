@@ -31,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", default="en-es,en-nl,en-de,en-fi")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--rules", default=",".join(RULES), help="comma-separated subset of the rules")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="runs/bench/refinement.json")
     args = parser.parse_args()
@@ -46,6 +47,8 @@ def main() -> None:
         except ZsnerError:  # no test dictionary for this pair: the watch is the only quality signal
             eval_dict = None
         for rule, changes in RULES.items():
+            if rule not in args.rules.split(","):
+                continue
             config = MappingConfig(init="identical", n_refinement=args.steps, export=False, **changes)
             started = time.perf_counter()
             result = learn_mapping(embedding_path(src, args.data_dir), embedding_path(tgt, args.data_dir), config,

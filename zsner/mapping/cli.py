@@ -57,7 +57,7 @@ def add_parser(sub):
     parser.add_argument("--watch-fraction", type=float,
                         help="share of identical strings held out on the validation split that bounds refinement from identical strings (default 0.2; 0 = no split)")
     parser.add_argument("--drift-tolerance", type=float,
-                        help="points of held-out P@1 a refinement step may lose before refinement stops (default 2)")
+                        help="points of held-out P@1 a refinement step may lose before refinement stops (default 1)")
     parser.add_argument("--block-size", type=int, help="rows per block in NN/CSLS search")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default 1; 0 = torch's choice)")
     parser.add_argument("--no-export", action="store_true", help="do not write the mapped .vec files")

@@ -77,7 +77,7 @@ class MappingConfig:
     dico_max_rank: int = 15_000
     anchor_seed: bool = False         # keep the identical-strings seed pairs in every step's dictionary
     watch_fraction: float = 0.2       # identical strings held out of a validation split to watch refinement (0: none)
-    drift_tolerance: float = 2.0      # points of held-out P@1 a step may lose; a bigger loss stops refinement
+    drift_tolerance: float = 1.0      # points of held-out P@1 a step may lose; a bigger loss stops refinement
     # failure detection: the adversarial criterion must beat identity and random rotations by this much
     chance_margin: float = 0.02
     chance_trials: int = 3
