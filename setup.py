@@ -21,6 +21,7 @@ setup(
     extras_require={
         "transformer": ["transformers>=4.40"],
         "test": ["pytest>=7", "pytorch-crf==0.7.2"],
+        "distributed": ["ray>=2.9"],  # `zsner grid` and parallel seeds in `zsner run` (README: grids on Ray)
     },
     entry_points={"console_scripts": ["zsner=zsner.cli:main"]},
 )

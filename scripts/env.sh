@@ -21,6 +21,7 @@ _zsner_extra_modules() {
   case "$1" in
     transformer) echo "transformers" ;;
     test) echo "pytest torchcrf" ;;
+    distributed) echo "ray" ;;
     *) echo "" ;;
   esac
 }

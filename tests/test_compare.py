@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,8 +179,9 @@ def test_unrecognised_folder_is_one_line_error(runs, tmp_path, capsys, case):
 
 @pytest.fixture
 def bash_run(tmp_path):
-    """``run.sh en es ARGS`` from a copy in an empty folder (its runs/ is then empty); every case here stops
-    before Python starts: argument errors, or ZSNER_DRY_RUN=1 printing the commands."""
+    """``run.sh en es ARGS`` from a copy in an empty folder (its runs/ is then empty), in this interpreter's
+    environment (ZSNER_PYTHON); every case here stops before training: argument errors, or ZSNER_DRY_RUN=1
+    printing the commands."""
     script = tmp_path / "repo" / "run.sh"
     script.parent.mkdir()
     shutil.copy(REPO / "run.sh", script)
@@ -188,6 +190,7 @@ def bash_run(tmp_path):
 
     def run(*arguments, dry=True):
         env = {k: v for k, v in os.environ.items() if k != "ZSNER_DRY_RUN"}
+        env["ZSNER_PYTHON"] = sys.executable
         if dry:
             env["ZSNER_DRY_RUN"] = "1"
         return subprocess.run(["bash", str(script), "en", "es", *arguments], capture_output=True, text=True,

@@ -84,8 +84,8 @@ def test_without_an_environment_a_venv_is_created_once_and_reinstalled_only_when
     log.write_text("")
     changed = subprocess.run(["bash", "run.sh", "--test", "-x", "tests/test_crf.py"], cwd=root, env=env,
                              capture_output=True, text=True, timeout=60)
-    assert changed.returncode == 0 and "reinstalling zsner [test,transformer]" in changed.stderr
-    assert log.read_text().splitlines() == [f'{venv_python} -m pip install -q -e .[test,transformer]',
+    assert changed.returncode == 0 and "reinstalling zsner [distributed,test,transformer]" in changed.stderr
+    assert log.read_text().splitlines() == [f'{venv_python} -m pip install -q -e .[distributed,test,transformer]',
                                             f"{venv_python} -m pytest -q -x tests/test_crf.py"]
 
 

@@ -41,15 +41,16 @@ def _languages():
 
 def _feature_commands():
     """Subcommands whose argument parsing lives beside their feature (each module's ``add_parser(sub)``)."""
-    from . import compare
+    from . import compare, runner
     from .encoder_vectors import cli as vectors_cli
+    from .grid import cli as grid_cli
     from .mapping import cli as mapping_cli
     from .train import cli as train_cli
     from .transfer import cli as transfer_cli
     from .transformer import cli as transformer_cli
 
     return [train_cli.add_parser, transfer_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser,
-            vectors_cli.add_parser, compare.add_parser]
+            vectors_cli.add_parser, compare.add_parser, runner.add_parser, grid_cli.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

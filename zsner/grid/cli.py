@@ -1,0 +1,74 @@
+"""``zsner grid``: a grid of runs (seeds x pairs x modes x settings, either backend) as Ray tasks.
+
+    zsner grid configs/grids/en-es-nl-de-shared-augmented.json           # local Ray on this machine's cores
+    zsner grid SPEC --address HEAD:6379                                  # an existing Ray cluster
+    zsner grid --backend classic --pairs en-es,en-nl --modes shared --seeds 3 --flags "--epochs 10"
+    zsner grid SPEC --dry-run                                            # the runs' commands, nothing run
+
+Flags override the spec file's fields (--flags adds to its flags). Each run is one Ray task (1 CPU, --gpus per
+run where asked) running the zsner command in its own worker process; a process that dies is retried (--retries)
+and resumes from its checkpoint. Folders: OUT/SRC-TGT-MODE[-SETTING]/seedS (classic; OUT/SRC-TGT-MODE holds
+the seeds' results.json), OUT/SRC-TGT-transformer-MODE[-SETTING]-seedS (transformer); OUT/results.md and
+OUT/results.json gather them (`zsner compare` rows plus every step's status, attempts and seconds), OUT/logs/
+holds each step's output.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import time
+
+from ..atomic import write_json
+from ..config import add_config_arguments, apply_overrides
+from ..errors import ZsnerError
+from .spec import GridSpec, check, read_spec
+
+
+def add_parser(sub):
+    parser = sub.add_parser("grid", help="a grid of runs (seeds x pairs x modes x settings) as Ray tasks",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", nargs="?", metavar="SPEC", help="grid spec, JSON (or YAML with PyYAML)")
+    parser.add_argument("--address", default="", metavar="HOST:PORT",
+                        help="join this Ray cluster (default: start Ray on this machine)")
+    parser.add_argument("--cpus", type=int, default=0, help="local Ray: CPUs to use (default: all of them)")
+    parser.add_argument("--overwrite", action="store_true", help="delete the grid's run folders first, then run")
+    parser.add_argument("--dry-run", action="store_true", help="print each step's zsner command; run nothing")
+    add_config_arguments(parser, GridSpec, skip=("settings",))
+    parser.set_defaults(func=run_command)
+
+
+def run_command(args) -> None:
+    from .plan import expand
+
+    added, args.flags = args.flags, None  # --flags adds to the spec file's flags (later ones win)
+    spec = apply_overrides(read_spec(args.spec) if args.spec else GridSpec(), args)
+    spec.flags = " ".join(part for part in (spec.flags, added) if part)
+    try:
+        plan = expand(check(spec))
+    except ZsnerError as err:
+        raise ZsnerError(str(err), args.spec) if args.spec else err from None
+    if args.dry_run:
+        for step, needs in plan.steps:
+            after = f"   # after {', '.join(needs)}" if needs else ""
+            print(f"[{step.kind} {step.name}] zsner {' '.join(step.command)}{after}")
+        return
+    from .execute import check_address, execute
+    from .results import write_results
+
+    check_address(args.address)
+    if args.overwrite:
+        for folder in plan.results_folders():
+            shutil.rmtree(folder, ignore_errors=True)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    steps = [{"name": step.name, "kind": step.kind, "needs": list(needs), "command": ["zsner", *step.command]}
+             for step, needs in plan.steps]
+    record = {**dataclasses.asdict(spec), "steps": steps}
+    write_json(plan.out / "grid.json", record)
+    clock = time.perf_counter()
+    results = execute(plan, args.address, args.cpus)
+    print(write_results(plan, results, time.perf_counter() - clock, dataclasses.asdict(spec)), end="")
+    failed = [name for name, result in results.items() if result["status"] not in ("done", "reused")]
+    if failed:
+        raise ZsnerError(f"{len(failed)} of {len(results)} steps did not finish ({', '.join(failed[:4])}"
+                         f"{', ...' if len(failed) > 4 else ''}); their logs: {plan.out / 'logs'}")
