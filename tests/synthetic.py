@@ -46,3 +46,27 @@ def write_language(root: Path, lang: str = "en", sizes=(300, 60, 60), seed: int 
         for word, row in zip(vocab, vectors):
             handle.write(word + " " + " ".join(f"{v:.4f}" for v in row) + "\n")
     return root
+
+
+def write_wikiann(root: Path, langs=("sw", "yo", "ja", "zh"), sizes=(30, 20, 20), seed: int = 0) -> Path:
+    """WikiAnn-format files ``wikiann/<code>/{train,dev,test}`` (``code:token<TAB>TAG``, PER/ORG/LOC); each
+    language has filler words of its own letters (so languages are identifiable) and shares the entity names.
+    Returns ``root`` (use it as ``--data-dir``)."""
+    rng = random.Random(seed)
+    for number, lang in enumerate(langs):
+        letters = "abcdefghijklmnopqrstuvwxyz"[3 * number % 26:][:6] or "xyz"
+        fillers = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 5))) for _ in range(12)]
+        folder = root / "wikiann" / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, size in zip(("train", "dev", "test"), sizes):
+            lines = []
+            for _ in range(size):
+                for _ in range(rng.randint(2, 7)):
+                    if rng.random() < 0.3:
+                        kind = rng.choice(["PER", "ORG", "LOC"])
+                        lines += [f"{lang}:{rng.choice(NAMES[kind])}\tB-{kind}", f"{lang}:{rng.choice(fillers)}\tO"]
+                    else:
+                        lines.append(f"{lang}:{rng.choice(fillers)}\tO")
+                lines.append("")
+            (folder / split).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root

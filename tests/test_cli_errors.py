@@ -57,8 +57,9 @@ def one_line_error(result, command: str, path: Path, line):
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"zsner {command}: error: ")
-    where = f"{path}:{line}: " if line is not None else f"{path}: "
-    assert where in lines[0], (where, lines[0])
+    if path is not None:  # None: the error is about a flag, not a file
+        where = f"{path}:{line}: " if line is not None else f"{path}: "
+        assert where in lines[0], (where, lines[0])
     return lines[0]
 
 
@@ -259,7 +260,7 @@ def bad(tmp_path_factory):
 
     import torch
 
-    from tests.synthetic import write_language
+    from tests.synthetic import write_language, write_wikiann
     from zsner.config import TaggerConfig
     from zsner.data.vocab import Vocabulary
     from zsner.train.model_io import build_tagger, save_model
@@ -283,8 +284,16 @@ def bad(tmp_path_factory):
     for name, text in {"broken": '{"train": {"epochs": 3', "types": '{"train": {"epochs": "three"}}'}.items():
         (root / f"resume-{name}").mkdir()
         (root / f"resume-{name}/config.json").write_text(text)
+    for name, (en, es) in PARALLEL.items():  # zsner project: line-aligned pairs, good and broken
+        (root / name).mkdir()
+        (root / name / "en.txt").write_bytes(en)
+        (root / name / "es.txt").write_bytes(es)
     (root / "run-bad").mkdir()
     (root / "run-bad/results.json").write_text('{"summaries": ')
+    write_wikiann(root / "data", langs=("sw", "yo"), sizes=(6, 4, 4))  # zsner cluster / groups
+    write_wikiann(root / "badwiki", langs=("sw", "yo"), sizes=(6, 4, 4))
+    (root / "badwiki/wikiann/sw/train").write_text("sw:Habari\tO\n\nyo:Bawo\tO\n", encoding="utf-8")
+    (root / "groups-sw.json").write_text('{"majority": {"sw": 0}}')
     tiny = build_tiny_model(root / "tiny", ["Peter", "lives", "in", "Paris"], layers=1, hidden=8)
     shutil.copytree(tiny, root / "tiny-notok")
     settings = json.loads((root / "tiny-notok/tokenizer_config.json").read_text())
@@ -293,7 +302,12 @@ def bad(tmp_path_factory):
     return root
 
 
-# name -> (argv with {root} and {out}, the file the message must name (relative to root), message fragment);
+PARALLEL = {"par-good": (b"Peter lives in Paris .\nHe works .\n", b"Peter vive en Par\xc3\xads .\nTrabaja .\n"),
+            "par-lines": (b"Peter lives .\nHe works .\n", b"Peter vive .\nTrabaja .\nY canta .\n"),
+            "par-empty": (b"Peter lives .\n  \n", b"Peter vive .\nTrabaja .\n"),
+            "par-bytes": (b"Peter lives .\nHe works .\n", b"Peter vive .\nTrabaja \xff.\n")}
+# name -> (argv with {root} and {out}, the file the message must name (relative to root; None: a flag's value),
+# message fragment);
 # {out} is the output the command would write: it must not exist afterwards
 BAD_INPUT = {
     "evaluate_malicious_model": ("evaluate --model {root}/evil.pt --lang en --data-dir {root}/data --out {out}",
@@ -334,7 +348,34 @@ BAD_INPUT = {
                                   "resume-types/config.json", "train.epochs must be an integer"),
     "transfer_unfinished_mapping": ("transfer --src en --tgt en --data-dir {root}/data --mapping-dir {root}/data "
                                     "--out {out}", "data", "not a finished `zsner map` folder"),
+    "project_line_counts": ("project --parallel {root}/par-lines --tagger {root}/model.pt --out {out}",
+                            "par-lines/es.txt:3", "line 3 has no translation"),
+    "project_empty_side": ("project --parallel {root}/par-empty --tagger {root}/model.pt --out {out}",
+                           "par-empty/en.txt:2", "empty sentence"),
+    "project_undecodable": ("project --parallel {root}/par-bytes --tagger {root}/model.pt --out {out}",
+                            "par-bytes/es.txt:2", "not valid utf-8 (byte 0xff)"),
+    "project_missing_tagger": ("project --parallel {root}/par-good --tagger {root}/no-run --out {out}",
+                               "no-run", "no such tagger run folder"),
+    "project_classic_tagger_without_encoder": ("project --parallel {root}/par-good --tagger {root}/model.pt "
+                                               "--out {out}", "model.pt", "give --model ENCODER_FOLDER"),
+    "project_missing_encoder": ("project --parallel {root}/par-good --tagger {root}/model.pt --model {root}/none "
+                                "--out {out}", "none", "no Hugging Face model folder"),
+    "project_malicious_tagger": ("project --parallel {root}/par-good --tagger {root}/evil.pt --out {out}",
+                                 "evil.pt", "refused"),
     "compare_corrupt_run": ("compare {root}/run-bad --out {out}", "run-bad/results.json", "unreadable run file"),
+    "cluster_unknown_language": ("cluster --model {root}/tiny --langs sw,xx --data-dir {root}/data --out {out}",
+                                 None, "unknown WikiAnn language 'xx'"),
+    "cluster_k_above_languages": ("cluster --model {root}/tiny --langs sw,yo --k 3 --data-dir {root}/data "
+                                  "--out {out}", None, "--k 3 must be between 1 and the number of languages (2)"),
+    "cluster_bad_wikiann_line": ("cluster --model {root}/tiny --langs sw,yo --k 2 --data-dir {root}/badwiki "
+                                 "--out {out}", "badwiki/wikiann/sw/train:3", "expected a token starting with 'sw:'"),
+    "groups_unknown_grouping": ("groups --model {root}/tiny --langs sw,yo --grouping all,nope --data-dir {root}/data "
+                                "--out {out}", None, "unknown grouping 'nope'"),
+    "groups_cluster_file_without_language": ("groups --model {root}/tiny --langs sw,yo --grouping "
+                                             "cluster:{root}/groups-sw.json --data-dir {root}/data --out {out}",
+                                             "groups-sw.json", "no group for yo"),
+    "groups_bad_wikiann_line": ("groups --model {root}/tiny --langs sw,yo --data-dir {root}/badwiki --out {out}",
+                                "badwiki/wikiann/sw/train:3", "expected a token starting with 'sw:'"),
 }
 
 
@@ -344,7 +385,7 @@ def test_bad_input_one_line_exit_2_nothing_written(bad, cli, name):
     out = bad / "out" / name
     before = sorted(bad.rglob("*"))
     result = cli(*args.format(root=bad, out=out).split())
-    message = one_line_error(result, args.split()[0], bad / named, None)
+    message = one_line_error(result, args.split()[0], bad / named if named else None, None)
     assert fragment in message, message
     assert not out.exists() and sorted(bad.rglob("*")) == before
     assert not (bad / "marker").exists()  # the hostile pickle never ran

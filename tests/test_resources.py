@@ -103,7 +103,9 @@ def test_embedding_and_dictionary_paths(layout):
 
 
 def test_registry_specs():
-    assert sorted(DATASETS) == ["ar", "de", "en", "es", "fi", "nl"]
+    assert sorted(name for name in DATASETS if ":" not in name) == ["ar", "de", "en", "es", "fi", "nl"]
+    assert len([name for name in DATASETS if name.startswith("wikiann:")]) == 15
+    assert dataset("wikiann:sw").files["dev"] == "wikiann/sw/dev" and dataset("wikiann:sw").token_prefix == "sw:"
     assert dataset("es").encodings == {"train": "latin-1", "dev": "latin-1", "test": "latin-1"}
     assert dataset("de").encodings == {"train": "utf-8", "dev": "latin-1", "test": "latin-1"}
     assert dataset("nl").docstart == "paper"

@@ -14,7 +14,8 @@ from .errors import ZsnerError
 
 def _add_data(sub):
     parser = sub.add_parser("data", help="validate a dataset (language code) or one CoNLL file and print statistics")
-    parser.add_argument("target", help="language code (en, es, nl, de, fi, ar) or a path to a CoNLL file")
+    parser.add_argument("target",
+                        help="language code (en, es, nl, de, fi, ar, wikiann:<code>) or a path to a CoNLL file")
     parser.add_argument("--docstart", choices=["drop-line", "paper"], default=None,
                         help="DOCSTART convention (default: the dataset's, drop-line for files)")
     parser.add_argument("--encoding", default=None, help="file encoding (default: the dataset's, utf-8 for files)")
@@ -42,15 +43,19 @@ def _languages():
 def _feature_commands():
     """Subcommands whose argument parsing lives beside their feature (each module's ``add_parser(sub)``)."""
     from . import compare, runner
+    from .cluster import cli as cluster_cli
     from .encoder_vectors import cli as vectors_cli
     from .grid import cli as grid_cli
+    from .groups import cli as groups_cli
     from .mapping import cli as mapping_cli
+    from .projection import cli as projection_cli
     from .train import cli as train_cli
     from .transfer import cli as transfer_cli
     from .transformer import cli as transformer_cli
 
     return [train_cli.add_parser, transfer_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser,
-            vectors_cli.add_parser, compare.add_parser, runner.add_parser, grid_cli.add_parser]
+            vectors_cli.add_parser, compare.add_parser, runner.add_parser, grid_cli.add_parser,
+            projection_cli.add_parser, cluster_cli.add_parser, groups_cli.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

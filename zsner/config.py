@@ -56,6 +56,8 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved by zsner.device
     train_limit: int = 0  # use only the first N training sentences (0 = all); for tests and quick runs
     eval_limit: int = 0  # likewise for dev/test
+    train_file: str = ""  # a UTF-8 CoNLL file trained on instead of the language's train split (projected data)
+    dev_file: str = ""  # likewise for the dev split that selects the model (e.g. zsner project's dev.conll)
 
 
 def to_dict(config) -> dict:

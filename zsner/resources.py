@@ -53,6 +53,8 @@ class DatasetSpec:
     encodings: dict[str, str]
     scheme: str  # "iob1" or "iob2" (as written in the files)
     docstart: str = "drop-line"  # the registry default DOCSTART convention
+    token_prefix: str = ""  # every token is written "<prefix><word>" (WikiAnn: "sw:"); stripped on reading
+    repair: bool = False  # rewrite IOB2 violations (a chunk starting with I-X) as B-X on reading, counted
 
 
 def _spec(lang, names, enc, scheme, docstart="drop-line", folder=None):
@@ -75,10 +77,35 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 SPLITS = ("train", "dev", "test")
 
+# WikiAnn (Pan et al. 2017) in the Rahimi et al. (2019) splits: ``wikiann/<code>/{train,dev,test}``, lines
+# ``<code>:token<TAB>TAG``, IOB2 over PER/ORG/LOC; ja/zh hold orphan I- tags (see the data README): repaired.
+WIKIANN_LANGS = ("ar", "da", "de", "en", "es", "fr", "he", "hi", "it", "ja", "ko", "ru", "sw", "yo", "zh")
+WIKIANN = "wikiann:"
+DATASETS.update({WIKIANN + code: DatasetSpec(WIKIANN + code, {split: f"wikiann/{code}/{split}" for split in SPLITS},
+                                             dict.fromkeys(SPLITS, "utf-8"), "iob2", token_prefix=f"{code}:",
+                                             repair=True)
+                 for code in WIKIANN_LANGS})
+
+
+def language_code(name: str) -> str:
+    """The bare language code of a dataset name (``wikiann:sw`` -> ``sw``; ``en`` -> ``en``)."""
+    return name.split(":")[-1]
+
+
+def wikiann_names(codes) -> list[str]:
+    """WikiAnn dataset names for codes given bare (``sw``) or in full (``wikiann:sw``); unknown -> ZsnerError."""
+    names = [code if code.startswith(WIKIANN) else WIKIANN + code for code in codes]
+    unknown = [code for code, name in zip(codes, names) if name not in DATASETS]
+    if unknown:
+        raise ZsnerError(f"unknown WikiAnn language '{unknown[0]}'; known: {', '.join(WIKIANN_LANGS)}")
+    return names
+
 
 def dataset(lang: str) -> DatasetSpec:
     if lang not in DATASETS:
-        raise ZsnerError(f"unknown language '{lang}'; known: {', '.join(sorted(DATASETS))}")
+        conll = sorted(name for name in DATASETS if not name.startswith(WIKIANN))
+        raise ZsnerError(f"unknown language '{lang}'; known: {', '.join(conll)}, "
+                         f"{WIKIANN}<code> for {' '.join(WIKIANN_LANGS)}")
     return DATASETS[lang]
 
 
@@ -89,7 +116,9 @@ def dataset_path(lang: str, split: str, data_dir=None) -> Path:
 
 def embedding_path(lang: str, data_dir=None) -> Path:
     """Monolingual vectors for a language: ``embeddings/<lang>.{kv,vec,vec.gz,bin}``; the first root along the
-    search path that has any of them wins (so ``--data-dir`` overrides the shared vectors)."""
+    search path that has any of them wins (so ``--data-dir`` overrides the shared vectors). A dataset name such as
+    ``wikiann:de`` reads its language's vectors (``de``)."""
+    lang = language_code(lang)
     names = [f"embeddings/{lang}.{ext}" for ext in EMBEDDING_EXTENSIONS]
     roots = search_roots(data_dir)
     for root in roots:

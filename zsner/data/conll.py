@@ -3,6 +3,11 @@
 Handles latin-1 and UTF-8, LF and CRLF, whitespace-only separator lines, and two ``-DOCSTART-`` conventions:
 ``drop-line`` removes the DOCSTART line only; ``paper`` drops the whole block (up to the next blank line) that
 contains it, which reproduces the Dutch sentence counts of Bari et al. (15519/2821/5076).
+
+WikiAnn files (``sw:token<TAB>TAG``) are read with ``prefix="sw:"``, stripped from every token (a token without it
+is a bad line), and ``repair=True``: chunks that start with ``I-X`` (ja/zh, where ``#`` between the words of an
+entity is tagged ``O``) become ``B-X``; each sentence counts its repaired tags in ``extra["repaired"]``.
+``read_dataset`` reads a registered dataset's split with all of its settings.
 """
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from pathlib import Path
 
 from ..atomic import atomic_open
 from ..errors import ZsnerError
+from ..resources import dataset, dataset_path
+from .tags import convert
 
 DOCSTART_CONVENTIONS = ("drop-line", "paper")
 TAG_PATTERN = re.compile(r"^(O|[BIES]-\S+)$")
@@ -41,11 +48,22 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
                          f"is the encoding right?", path, line) from None
 
 
-def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line", labelled: bool = True) -> list[Sentence]:
+def read_dataset(lang: str, split: str, data_dir=None, labelled: bool = True, docstart: str = "",
+                 encoding: str = "") -> list[Sentence]:
+    """A registered dataset's split (``en``, ``wikiann:sw``, ...) read with its encoding, DOCSTART convention,
+    token prefix and repair; ``docstart`` / ``encoding`` override the registry's."""
+    spec = dataset(lang)
+    return read_conll(dataset_path(lang, split, data_dir), encoding or spec.encodings[split],
+                      docstart or spec.docstart, labelled, spec.token_prefix, spec.repair)
+
+
+def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line", labelled: bool = True, prefix: str = "",
+               repair: bool = False) -> list[Sentence]:
     """Parse a CoNLL NER file into sentences; any malformed line raises ``ZsnerError`` naming file and line.
 
     ``labelled=False`` reads words only: the tag column is never looked at (every tag is ``O``), so unlabelled
-    target text can be read from a CoNLL file without its labels reaching the program.
+    target text can be read from a CoNLL file without its labels reaching the program. ``prefix`` and ``repair``:
+    see the module docstring.
     """
     if docstart not in DOCSTART_CONVENTIONS:
         raise ZsnerError(f"unknown DOCSTART convention '{docstart}' (use {' or '.join(DOCSTART_CONVENTIONS)})")
@@ -64,7 +82,8 @@ def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line", label
     def close_block():
         nonlocal words, tags, block_has_docstart
         if words and not (docstart == "paper" and block_has_docstart):
-            sentences.append(Sentence(words, tags, first_line))
+            sentences.append(_repaired(Sentence(words, tags, first_line)) if repair and labelled
+                             else Sentence(words, tags, first_line))
         words, tags, block_has_docstart = [], [], False
 
     for number, line in enumerate(text.split("\n"), start=1):
@@ -73,6 +92,10 @@ def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line", label
             close_block()
             continue
         columns = line.split()
+        if prefix:
+            if not columns[0].startswith(prefix) or columns[0] == prefix:
+                raise ZsnerError(f"expected a token starting with {prefix!r}: {line.strip()!r}", path, number)
+            columns[0] = columns[0][len(prefix):]
         if columns[0] == "-DOCSTART-":
             if docstart == "drop-line":
                 close_block()  # a document boundary is always a sentence boundary
@@ -102,6 +125,14 @@ def read_conll(path, encoding: str = "utf-8", docstart: str = "drop-line", label
     if not sentences:
         raise ZsnerError("no sentences found (empty file?)", path)
     return sentences
+
+
+def _repaired(sentence: Sentence) -> Sentence:
+    """The sentence with IOB2 violations rewritten (``O I-X`` -> ``O B-X``), their count in ``extra``."""
+    fixed = convert(sentence.tags, "iob2")
+    sentence.extra["repaired"] = sum(old != new for old, new in zip(sentence.tags, fixed))
+    sentence.tags = fixed
+    return sentence
 
 
 def write_conll(path, sentences: list[Sentence], predictions: list[list[str]] | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..resources import SPLITS, dataset, dataset_path
-from .conll import read_conll
+from .conll import read_conll, read_dataset
 from .tags import chunks, detect_scheme
 
 
@@ -17,7 +17,8 @@ def sentence_stats(sentences, encoding: str, docstart: str) -> dict:
         "tokens": sum(len(sentence) for sentence in sentences),
         "entities": dict(sorted(entities.items())),
         "scheme": scheme["scheme"],
-        "stray_I_starts_repaired": scheme["stray_starts"],
+        # chunks starting with I- read as B- (CoNLL), plus tags repaired on reading (WikiAnn ja/zh)
+        "stray_I_starts_repaired": scheme["stray_starts"] + sum(s.extra.get("repaired", 0) for s in sentences),
         "encoding": encoding,
         "docstart": docstart,
         "longest_sentence": len(longest),
@@ -25,9 +26,10 @@ def sentence_stats(sentences, encoding: str, docstart: str) -> dict:
     }
 
 
-def file_stats(path, encoding: str = "utf-8", docstart: str = "drop-line") -> dict:
-    stats = sentence_stats(read_conll(path, encoding, docstart), encoding, docstart)
-    return {"file": str(path), **stats}
+def file_stats(path, encoding: str = "utf-8", docstart: str = "drop-line", sentences=None) -> dict:
+    """Statistics of one file (``sentences``: already read from it)."""
+    sentences = sentences if sentences is not None else read_conll(path, encoding, docstart)
+    return {"file": str(path), **sentence_stats(sentences, encoding, docstart)}
 
 
 def dataset_stats(lang: str, docstart: str | None = None, data_dir=None, encoding: str | None = None) -> dict:
@@ -35,7 +37,8 @@ def dataset_stats(lang: str, docstart: str | None = None, data_dir=None, encodin
     ``encoding`` overrides the registry's per-split encodings."""
     spec = dataset(lang)
     docstart = docstart or spec.docstart
-    return {split: file_stats(dataset_path(lang, split, data_dir), encoding or spec.encodings[split], docstart)
+    return {split: file_stats(dataset_path(lang, split, data_dir), encoding or spec.encodings[split], docstart,
+                              read_dataset(lang, split, data_dir, docstart=docstart, encoding=encoding or ""))
             for split in SPLITS}
 
 
@@ -45,6 +48,8 @@ def format_stats(stats: dict) -> str:
     lines = [f"{'split':<10} {'sentences':>9} {'tokens':>8} {'scheme':>6} {'enc':>8} {'longest':>7}  entities"]
     for name, row in rows:
         entities = " ".join(f"{kind}={count}" for kind, count in row["entities"].items())
+        if row["stray_I_starts_repaired"]:
+            entities += f"  ({row['stray_I_starts_repaired']} chunks starting with I- repaired)"
         lines.append(f"{name:<10} {row['sentences']:>9} {row['tokens']:>8} {row['scheme']:>6} "
                      f"{row['encoding']:>8} {row['longest_sentence']:>7}  {entities}")
     return "\n".join(lines)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..data.conll import read_conll
+from ..data.conll import read_dataset
 from ..embeddings import WordVectors
 from ..errors import ZsnerError
-from ..resources import SPLITS, dataset, dataset_path
+from ..resources import SPLITS
 
 TOKEN = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")  # words (inner hyphens/apostrophes kept), punctuation split off
 
@@ -24,10 +24,7 @@ def unique_lower(words) -> list[str]:
 
 def ner_word_types(lang: str, data_dir=None) -> list[str]:
     """Every word of the language's NER splits, in reading order (tags are not kept)."""
-    spec = dataset(lang)
-    return [word for split in SPLITS
-            for sentence in read_conll(dataset_path(lang, split, data_dir), spec.encodings[split], spec.docstart)
-            for word in sentence.words]
+    return [word for split in SPLITS for sentence in read_dataset(lang, split, data_dir) for word in sentence.words]
 
 
 def default_words(lang: str, vectors: WordVectors | None, data_dir=None) -> list[str]:
@@ -55,9 +52,7 @@ def read_contexts(source: str, data_dir=None) -> list[list[str]]:
     if split and not Path(source).exists():
         if split not in SPLITS:
             raise ZsnerError(f"context source {source!r}: split must be one of {', '.join(SPLITS)}")
-        spec = dataset(lang)
-        return [list(sentence.words) for sentence in
-                read_conll(dataset_path(lang, split, data_dir), spec.encodings[split], spec.docstart)]
+        return [list(sentence.words) for sentence in read_dataset(lang, split, data_dir)]
     path = Path(source)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -8,11 +8,11 @@ import numpy as np
 
 from ..config import TaggerConfig, TrainConfig
 from ..data.batches import EncodedCorpus
-from ..data.conll import Sentence, read_conll
+from ..data.conll import Sentence, read_conll, read_dataset
 from ..data.tags import chunks, tag_set
 from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_matrix
 from ..embeddings import WordVectors, load_vectors
-from ..resources import SPLITS, dataset, dataset_path, embedding_path
+from ..resources import SPLITS, embedding_path
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,15 @@ class Vocabs:
         return cls(Vocabulary(list(data["words"])), Vocabulary(list(data["chars"])), Vocabulary(list(data["tags"])))
 
 
-def read_splits(lang: str, docstart: str = "", data_dir=None, limits: dict | None = None) -> dict[str, list[Sentence]]:
-    """All three splits of a registered language (read completely before anything is used)."""
-    spec = dataset(lang)
+def read_splits(lang: str, docstart: str = "", data_dir=None, limits: dict | None = None,
+                files: dict | None = None) -> dict[str, list[Sentence]]:
+    """All three splits of a registered language (read completely before anything is used); ``files`` maps a split
+    to a UTF-8 CoNLL file read in its place (``--train-file``, ``--dev-file``)."""
     limits = limits or {}
     splits = {}
     for split in SPLITS:
-        sentences = read_conll(dataset_path(lang, split, data_dir), spec.encodings[split], docstart or spec.docstart)
+        given = (files or {}).get(split)
+        sentences = read_conll(given, "utf-8") if given else read_dataset(lang, split, data_dir, docstart=docstart)
         if limits.get(split):
             sentences = sentences[: limits[split]]
         splits[split] = sentences
@@ -81,7 +83,8 @@ class Prepared:
 
 def prepare_supervised(train: TrainConfig, tagger: TaggerConfig, data_dir=None) -> Prepared:
     limits = {"train": train.train_limit, "dev": train.eval_limit, "test": train.eval_limit}
-    splits = read_splits(train.lang, train.docstart, data_dir, limits)
+    files = {"train": train.train_file, "dev": train.dev_file}
+    splits = read_splits(train.lang, train.docstart, data_dir, limits, files)
     vectors = load_language_vectors(train.lang, train.embeddings, train.max_vocab, data_dir)
     if vectors.dim != tagger.word_dim:
         from ..errors import ZsnerError

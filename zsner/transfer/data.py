@@ -15,12 +15,12 @@ import numpy as np
 
 from ..config import TaggerConfig, TrainConfig
 from ..data.batches import EncodedCorpus
-from ..data.conll import read_conll
+from ..data.conll import read_dataset
 from ..data.tags import chunks, tag_set
 from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_matrix
 from ..embeddings import WordVectors, load_vectors
 from ..errors import ZsnerError
-from ..resources import dataset, dataset_path, dictionary_path, embedding_path
+from ..resources import dictionary_path, embedding_path
 from ..train.prepare import Vocabs, read_splits
 
 log = logging.getLogger("zsner")
@@ -105,11 +105,8 @@ def read_crosslingual(src: str, tgt: str, train: TrainConfig, data_dir=None) -> 
     """Source splits (labelled) and target splits: train without labels, dev/test labelled for evaluation."""
     limits = {"train": train.train_limit, "dev": train.eval_limit, "test": train.eval_limit}
     src_splits = read_splits(src, data_dir=data_dir, limits=limits)
-    spec = dataset(tgt)
-    tgt_splits = {"train": read_conll(dataset_path(tgt, "train", data_dir), spec.encodings["train"], spec.docstart,
-                                      labelled=False)}
-    tgt_splits.update({split: read_conll(dataset_path(tgt, split, data_dir), spec.encodings[split], spec.docstart)
-                       for split in ("dev", "test")})
+    tgt_splits = {"train": read_dataset(tgt, "train", data_dir, labelled=False)}
+    tgt_splits.update({split: read_dataset(tgt, split, data_dir) for split in ("dev", "test")})
     for split, limit in limits.items():
         if limit:
             tgt_splits[split] = tgt_splits[split][:limit]

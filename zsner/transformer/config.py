@@ -69,6 +69,8 @@ class TransformerTrainConfig:
     pseudo_source_ratio: float = 0.0  # source batches mixed in per pseudo-labelled batch (1 = the classic joint step)
     pseudo_relabel: bool = True  # relabel with the current model every round (else the source model's labels)
     init: str = ""  # checkpoint (.pt) to start from instead of training zero-shot first
+    train_file: str = ""  # labelled CoNLL file of --tgt text (e.g. zsner project's projected.conll) trained on
+    # instead of the source train sets, with --pseudo-loss (its labels are projections); selection unchanged
     seed: int = 1
     threads: int = 1
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved by zsner.device
@@ -95,6 +97,7 @@ def validate(model: TransformerConfig, train: TransformerTrainConfig) -> None:
         (model.max_word_pieces >= 1, "--max-word-pieces must be at least 1"),
         (train.mode in MODES, f"--mode must be one of {', '.join(MODES)}"),
         (train.pseudo_loss in ("ce", "reverse-focal"), "--pseudo-loss must be ce or reverse-focal"),
+        (not train.train_file or train.mode == "zero-shot", "--train-file trains in --mode zero-shot"),
         (all(task in AUX_TASKS for task in split_list(train.aux)), f"--aux takes {', '.join(AUX_TASKS)}"),
         (train.cloze_vocab in ("target", "full"), "--cloze-vocab must be target or full"),
         (bool(split_list(train.src)), "--src needs at least one language"),

@@ -6,24 +6,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..data.conll import Sentence, read_conll
+from ..data.conll import Sentence, read_conll, read_dataset
 from ..data.tags import chunks, convert
 from ..errors import ZsnerError
-from ..resources import dataset, dataset_path
 
 
 def read_split(lang: str, split: str, limit: int = 0, data_dir=None) -> list[Sentence]:
-    """A registered language's split with its file encoding and DOCSTART convention (first ``limit`` sentences)."""
-    spec = dataset(lang)
-    sentences = read_conll(dataset_path(lang, split, data_dir or None), spec.encodings[split], spec.docstart)
+    """A registered dataset's split (``en``, ``wikiann:sw``) as ``read_dataset`` reads it (first ``limit``)."""
+    sentences = read_dataset(lang, split, data_dir or None)
+    return sentences[:limit] if limit else sentences
+
+
+def read_train_file(path: str, limit: int = 0) -> list[Sentence]:
+    """A labelled UTF-8 CoNLL training file given by path (``--train-file``: a projected target corpus)."""
+    sentences = read_conll(path, "utf-8")
     return sentences[:limit] if limit else sentences
 
 
 def read_unlabelled(lang: str, split: str = "train", limit: int = 0, data_dir=None) -> list[list[str]]:
     """Only the words of a split (for auxiliary tasks and pseudo-labels): its tag column is never parsed."""
-    spec = dataset(lang)
-    sentences = read_conll(dataset_path(lang, split, data_dir or None), spec.encodings[split], spec.docstart,
-                           labelled=False)
+    sentences = read_dataset(lang, split, data_dir or None, labelled=False)
     return [list(sentence.words) for sentence in (sentences[:limit] if limit else sentences)]
 
 

@@ -27,7 +27,7 @@ from ..runlog import attach_log
 from ..train.model_io import CHECKPOINT_FILE, read_torch_file
 from ..train.trainer import seed_everything
 from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
-from .data import entity_types, label, read_split, read_unlabelled
+from .data import entity_types, label, read_split, read_train_file, read_unlabelled
 from .inference import encode, evaluate
 from .model import TransformerTagger, build
 from .report import results_markdown
@@ -44,7 +44,7 @@ def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir
     continues the run in ``out_dir`` (same configs) from its last checkpoint."""
     validate(model_config, config)
     init = read_checkpoint(config.init) if config.init else None  # a bad --init stops before --out is touched
-    inputs = read_inputs(model_config, config)  # likewise every data file,
+    inputs = read_inputs(model_config, config, init["tags"] if init else None)  # likewise every data file,
     torch.set_num_threads(config.threads)
     seed_everything(config.seed)
     model, tokens = build(model_config, inputs["tags"], inputs["languages"],  # the model folder and tokenizer
@@ -70,13 +70,19 @@ def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir
         handler.close()
 
 
-def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig) -> dict:
-    """Every data split a run reads: labelled source train, unlabelled target train (auxiliary tasks or
-    pseudo-labels), source and target dev, target test; plus the tag set and the language list."""
+def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig,
+                tags: list[str] | None = None) -> dict:
+    """Every data split a run reads: labelled source train (or ``--train-file``, labelled target text), unlabelled
+    target train (auxiliary tasks or pseudo-labels), source and target dev, target test; plus the tag set (``tags``:
+    the --init checkpoint's) and the language list."""
     sources, targets, aux = split_list(config.src), split_list(config.tgt), split_list(config.aux)
     data_dir = config.data_dir or None
-    train_sets = {lang: read_split(lang, "train", config.train_limit, data_dir) for lang in sources}
-    tags = tag_set(set().union(*(entity_types(s) for s in train_sets.values())), model_config.scheme)
+    if config.train_file:
+        train_sets = {targets[0]: read_train_file(config.train_file, config.train_limit)}
+    else:
+        train_sets = {lang: read_split(lang, "train", config.train_limit, data_dir) for lang in sources}
+    tags = list(tags) if tags else tag_set(set().union(*(entity_types(s) for s in train_sets.values())),
+                                           model_config.scheme)
     unlabelled_words = {}
     if aux or config.mode == "augmented":
         unlabelled_words = {lang: read_unlabelled(lang, "train", config.unlabelled_limit, data_dir) for lang in targets}
@@ -118,7 +124,8 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     log.info("data: %d source sentences (%d windows), %d unlabelled target sentences, dev %s, test %s",
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
-    trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
+    trainer = (FileTraining if config.train_file else FineTuning)(model, model_config, config, out, source_corpus,
+                                                                   unlabelled, dev_sets)
     if resume:
         trainer.resume()
     started = time.perf_counter()
@@ -134,6 +141,14 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     write_json(out / "metrics.json", metrics)
     write_text(out / "results.md", results_markdown(metrics))
     return metrics
+
+
+class FileTraining(FineTuning):
+    """Training on ``--train-file``: its labels are projections (pseudo-labels), so its batches take
+    ``--pseudo-loss`` / ``--pseudo-gamma`` (cross-entropy or reverse-focal) instead of plain cross-entropy."""
+
+    def _losses(self, corpus, indices, kind):
+        return super()._losses(corpus, indices, "pseudo" if kind == "source" else kind)
 
 
 def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, corpus) -> dict:
@@ -168,7 +183,7 @@ def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, co
             entry = {"step": chosen.step, "epoch": chosen.epoch, "score": chosen.score,
                      "checkpoint": chosen.checkpoint, "dev": {}, "test": {}, "predictions": {}}
             for (lang, split), (metrics, predicted) in cache[key].items():
-                name = f"predictions/{phase}.{criterion}.{lang}.{split}.conll"
+                name = f"predictions/{phase}.{criterion}.{lang.replace(':', '-')}.{split}.conll"  # wikiann:sw
                 write_conll(out / name, final[lang][split], predicted)
                 entry[split][lang] = metrics
                 entry["predictions"].setdefault(lang, {})[split] = name
@@ -195,7 +210,8 @@ def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, co
         "src": split_list(config.src),
         "tgt": split_list(config.tgt),
         "aux": split_list(config.aux),
-        "pseudo_loss": config.pseudo_loss if config.mode == "augmented" else None,
+        "pseudo_loss": config.pseudo_loss if config.mode == "augmented" or config.train_file else None,
+        "train_file": config.train_file or None,
         "seed": config.seed,
         "criteria": criteria,
         "selection": final_phase,

@@ -1,0 +1,71 @@
+"""`zsner groups` end to end: plan, check every input, run (or reuse) each group's transformer run, write tables.
+
+``OUT/config.json`` (the groups config and the base transformer configs), ``OUT/runs/<group>/seed<S>/`` (one
+`zsner transformer` run folder each: reused when finished with the same config, resumed from its checkpoint, or
+restarted), ``OUT/results.json`` (groups per grouping, Table 3, Table 4) and ``OUT/tables.md``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ..atomic import write_json, write_text
+from ..config import save_configs, to_dict
+from ..data.conll import read_dataset
+from ..resources import SPLITS, WIKIANN
+from ..runs import claim
+from ..train.model_io import CHECKPOINT_FILE
+from ..transformer.config import TransformerConfig, TransformerTrainConfig, validate
+from ..transformer.model import load_pretrained
+from ..transformer.run import run as transformer_run
+from .config import GroupsConfig
+from .plan import Plan, group_runs, make_plan
+from .tables import markdown, table3, table4
+
+log = logging.getLogger("zsner.groups")
+
+
+def check_inputs(plan: Plan, model: TransformerConfig, train: TransformerTrainConfig) -> None:
+    """Every data file read once and the model folder loaded, before anything is written."""
+    validate(model, train)
+    for lang in plan.langs:
+        for split in SPLITS:
+            read_dataset(WIKIANN + lang, split, train.data_dir or None)
+    load_pretrained(model.model)
+
+
+def run_group(folder: Path, model: TransformerConfig, train: TransformerTrainConfig) -> dict:
+    """One group's run: reused when finished with this config, resumed from its checkpoint, else (re)started."""
+    state = claim(folder, {"model": to_dict(model), "train": to_dict(train)})
+    if state == "reuse":
+        log.info("reusing %s", folder)
+        return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    resume = state == "resume" and (folder / CHECKPOINT_FILE).is_file()
+    log.info("%s %s", "resuming" if resume else "training", folder)
+    return transformer_run(model, train, folder, overwrite=state == "resume", resume=resume)
+
+
+def run(config: GroupsConfig, model: TransformerConfig, train: TransformerTrainConfig, out) -> dict:
+    """Train every group of every grouping; returns what ``results.json`` holds."""
+    plan = make_plan(config)
+    runs = group_runs(plan, model, train, config.max_train, config.max_eval)
+    check_inputs(plan, model, train)
+    out = Path(out)
+    save_configs(out / "config.json", groups=config, model=model, train=train)
+    results = {name: run_group(out / "runs" / name, model_config, train_config)
+               for name, (model_config, train_config) in runs}
+    tables = {"table3": table3(plan, results), "table4": table4(plan, results)}
+    text = markdown(tables["table3"], "Table 3: test F1 per language and grouping (mean ± std over seeds "
+                                      f"{', '.join(map(str, plan.seeds))}; max {config.max_train} training "
+                                      "sentences per language)")
+    if tables["table4"]:
+        sources, targets = plan.zero_shot
+        title = (f"Table 4: {', '.join(targets)} with their own model, their cluster's, and zero-shot from the "
+                 f"biggest cluster without them ({', '.join(sources)})")
+        text += "\n" + markdown(tables["table4"], title)
+    summary = {"groupings": plan.groupings, "zero_shot": plan.zero_shot, "runs": [name for name, _ in runs],
+               **tables}
+    write_json(out / "results.json", summary)
+    write_text(out / "tables.md", text)
+    return summary
