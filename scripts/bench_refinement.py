@@ -10,7 +10,6 @@ final criterion and, where a MUSE test dictionary exists (en-es), the CSLS P@1 o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time

@@ -101,8 +101,8 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     if not resume:
         save_configs(out / "config.json", model=model_config, train=config)
     config = resolved(config)  # config.json keeps the requested device ("auto"); the run uses the resolved one
-    targets, aux = split_list(config.tgt), split_list(config.aux)
-    tags, dev, tests, languages = inputs["tags"], inputs["dev"], inputs["tests"], inputs["languages"]
+    targets = split_list(config.tgt)
+    tags, dev, tests = inputs["tags"], inputs["dev"], inputs["tests"]
     unlabelled_words = inputs["unlabelled_words"]
     labelled = [label(lang, sentences, tags, model_config.scheme) for lang, sentences in inputs["train_sets"].items()]
     log.info("model %s: %d parameters, %d trainable (freeze %d); tags %s", model_config.model,
@@ -124,8 +124,7 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     log.info("data: %d source sentences (%d windows), %d unlabelled target sentences, dev %s, test %s",
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
-    trainer = (FileTraining if config.train_file else FineTuning)(model, model_config, config, out, source_corpus,
-                                                                   unlabelled, dev_sets)
+    trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
     if resume:
         trainer.resume()
     started = time.perf_counter()
@@ -141,14 +140,6 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     write_json(out / "metrics.json", metrics)
     write_text(out / "results.md", results_markdown(metrics))
     return metrics
-
-
-class FileTraining(FineTuning):
-    """Training on ``--train-file``: its labels are projections (pseudo-labels), so its batches take
-    ``--pseudo-loss`` / ``--pseudo-gamma`` (cross-entropy or reverse-focal) instead of plain cross-entropy."""
-
-    def _losses(self, corpus, indices, kind):
-        return super()._losses(corpus, indices, "pseudo" if kind == "source" else kind)
 
 
 def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, corpus) -> dict:

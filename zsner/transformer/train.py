@@ -152,7 +152,7 @@ class FineTuning:
         config, model = self.config, self.model
         batch = corpus.batch(indices, self.device)
         hidden = model.hidden(batch)
-        if kind == "pseudo":
+        if kind == "pseudo" or config.train_file:  # a --train-file holds projected labels: pseudo-labels too
             parts = {"ner": model.ner_loss(batch, config.pseudo_loss, config.pseudo_gamma, hidden)}
         else:
             parts = {"ner": model.ner_loss(batch, "ce", hidden=hidden)}
