@@ -331,3 +331,38 @@ def test_encoder_vectors_from_contexts_are_cached_apart_and_read_the_training_te
     a, b = load_vectors(alone), load_vectors(mixed)
     assert a.words == b.words and not np.allclose(a.matrix, b.matrix)
     assert ensure_vectors("es", str(model), 1, tmp_path / "cache", root, progress=False, contexts=True) == mixed
+
+
+def _ensure_mapping_in_a_process(root, cache, overrides, queue):
+    import logging
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logging.getLogger("zsner").addHandler(handler)
+    logging.getLogger("zsner").setLevel(logging.INFO)
+    from zsner.transfer.data import ensure_mapping as ensure
+    folder = ensure(resolve_inputs("en", "es", TRAIN, root), "s2t", cache, overrides, progress=False)
+    queue.put((str(folder), sum(message.startswith("mapping: learning") for message in records)))
+
+
+def test_two_processes_asking_for_one_mapping_learn_it_once(languages, tmp_path):
+    """Grid tasks and side-by-side runs share runs/cache: the second process waits for the first's mapping instead
+    of building into the same folder (which crashed a run before the lock)."""
+    import multiprocessing
+    root, _ = languages
+    overrides = {"init": "identical", "n_refinement": 1, "dico_max_rank": 100, "criterion_queries": 30, "csls_k": 3}
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_ensure_mapping_in_a_process, args=(root, tmp_path / "cache", overrides, queue))
+               for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    answers = [queue.get(timeout=5) for _ in workers]
+    assert answers[0][0] == answers[1][0]
+    assert sorted(learned for _, learned in answers) == [0, 1]  # one learned it, the other reused it
+    folder = tmp_path / "cache" / "mapping"
+    assert not [p for p in folder.iterdir() if p.name.endswith(".building")]
+    assert (folder / answers[0][0].split("/")[-1] / "tgt.mapped.vec").is_file()

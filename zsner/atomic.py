@@ -1,12 +1,17 @@
-"""Crash-safe file writing: write to a temporary name in the same folder, fsync, then rename."""
+"""Crash-safe file writing: write to a temporary name in the same folder, fsync, then rename; and a lock that makes
+concurrent processes (grid tasks, side-by-side runs) build a shared cache entry once."""
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+
+log = logging.getLogger(__name__)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -50,3 +55,22 @@ def write_png(path, figure, **savefig) -> None:
     with atomic_open(path, "wb") as handle:
         figure.savefig(handle, format="png", **savefig)
     plt.close(figure)
+
+
+@contextmanager
+def build_lock(target):
+    """Hold an exclusive lock on ``TARGET.lock`` (beside the cache file or folder ``target``) while it is built.
+    A second process asking for the same entry waits, then finds it built. The lock is the OS's (``flock``): it is
+    released when its holder ends, even when killed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process building %s", target)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

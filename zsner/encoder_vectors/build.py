@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_json
+from ..atomic import build_lock, write_json
 from ..errors import ZsnerError
 from .cache import ChunkCache
 from .extract import Encoder, in_context, isolated, unit_centre_unit, unit_length
@@ -127,14 +127,15 @@ def ensure_vectors(lang: str, model_path: str, layer: int, cache_dir, data_dir=N
         identity["contexts"] = _digest(sentences)
     key = _digest(identity)
     out = Path(cache_dir) / "vectors" / f"{lang}-L{layer}{'-ctx' if contexts else ''}-{key}.vec"
-    if out.is_file() and Path(str(out) + ".json").is_file():
-        log.info("encoder vectors: reusing %s", out)
-        return out
-    encoder = load_encoder(model_path, device)
-    if layer > encoder.layers:
-        raise ZsnerError(f"layer {layer} does not exist: the encoder has {encoder.layers} layers", model_path)
-    log.info("encoder vectors: %d %s words at layer %d into %s", len(words), lang, layer, out)
-    matrix, record = build_vectors(encoder, model_path, words, layer, sentences, out.parent / "chunks",
-                                   progress=progress)
-    write_vectors(out, words, matrix, {**record, "lang": lang})
+    with build_lock(out):
+        if out.is_file() and Path(str(out) + ".json").is_file():
+            log.info("encoder vectors: reusing %s", out)
+            return out
+        encoder = load_encoder(model_path, device)
+        if layer > encoder.layers:
+            raise ZsnerError(f"layer {layer} does not exist: the encoder has {encoder.layers} layers", model_path)
+        log.info("encoder vectors: %d %s words at layer %d into %s", len(words), lang, layer, out)
+        matrix, record = build_vectors(encoder, model_path, words, layer, sentences, out.parent / "chunks",
+                                       progress=progress)
+        write_vectors(out, words, matrix, {**record, "lang": lang})
     return out

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import build_lock
 from ..config import TaggerConfig, TrainConfig
 from ..data.batches import EncodedCorpus
 from ..data.conll import read_dataset
 from ..data.tags import chunks, tag_set
 from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_matrix
-from ..embeddings import WordVectors, load_vectors
+from ..embeddings import load_vectors
 from ..errors import ZsnerError
 from ..resources import dictionary_path, embedding_path
 from ..train.prepare import Vocabs, read_splits
@@ -73,14 +74,15 @@ def ensure_mapping(inputs: TransferInputs, direction: str, cache_dir, overrides:
     config = MappingConfig(direction=direction, **(overrides or {}))
     key = mapping_cache_key(src_file, tgt_file, config)
     folder = Path(cache_dir) / "mapping" / f"{src}-{tgt}-{direction}-{key}"
-    if (folder / "src.mapped.vec").is_file() and (folder / "tgt.mapped.vec").is_file():
-        log.info("mapping: reusing %s", folder)
-        return folder
-    building = folder.with_name(folder.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
-    log.info("mapping: learning %s -> %s (%s) into %s", src, tgt, direction, folder)
-    learn_mapping(src_file, tgt_file, config, eval_dict=inputs.eval_dict, out_dir=building, progress=progress)
-    building.rename(folder)
+    with build_lock(folder):
+        if (folder / "src.mapped.vec").is_file() and (folder / "tgt.mapped.vec").is_file():
+            log.info("mapping: reusing %s", folder)
+            return folder
+        building = folder.with_name(folder.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        log.info("mapping: learning %s -> %s (%s) into %s", src, tgt, direction, folder)
+        learn_mapping(src_file, tgt_file, config, eval_dict=inputs.eval_dict, out_dir=building, progress=progress)
+        building.rename(folder)
     return folder
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import build_lock
 from ..embeddings import load_vectors, save_vec
 from ..encoder_vectors.extract import unit_length
 from ..errors import ZsnerError
@@ -61,8 +62,13 @@ def concatenated(first: Path, second: Path, cache_dir) -> Path:
     """``[first ; second]`` per word of either space, both halves unit rows (zeros where a space lacks the word)."""
     key = hashlib.sha1(f"{first.resolve()}|{second.resolve()}".encode()).hexdigest()[:16]
     folder = Path(cache_dir) / "concat" / key
-    if all((folder / f"{side}.mapped.vec").is_file() for side in ("src", "tgt")):
-        return folder
+    with build_lock(folder):
+        if not all((folder / f"{side}.mapped.vec").is_file() for side in ("src", "tgt")):
+            _concatenate(first, second, folder)
+    return folder
+
+
+def _concatenate(first: Path, second: Path, folder: Path) -> None:
     for side in ("src", "tgt"):
         a, b = (load_vectors(root / f"{side}.mapped.vec") for root in (first, second))
         unit_a, unit_b = unit_length(a.matrix), unit_length(b.matrix)
@@ -76,4 +82,3 @@ def concatenated(first: Path, second: Path, cache_dir) -> Path:
                 matrix[row, a.dim:] = unit_b[found_b]
         save_vec(folder / f"{side}.mapped.vec", words, matrix)
     log.info("concatenated word space %s ⊕ %s in %s", first, second, folder)
-    return folder
