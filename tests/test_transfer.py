@@ -366,3 +366,16 @@ def test_two_processes_asking_for_one_mapping_learn_it_once(languages, tmp_path)
     folder = tmp_path / "cache" / "mapping"
     assert not [p for p in folder.iterdir() if p.name.endswith(".building")]
     assert (folder / answers[0][0].split("/")[-1] / "tgt.mapped.vec").is_file()
+
+
+def test_a_build_lock_beside_a_vectors_file_leaves_its_mapping_cache_key_alone(languages, tmp_path):
+    from zsner.atomic import build_lock
+    from zsner.mapping.runfolder import mapping_cache_key
+    root, _ = languages
+    src, tgt = tmp_path / "en.vec", tmp_path / "es.vec"
+    shutil.copy(root / "embeddings" / "en.vec", src)
+    shutil.copy(root / "embeddings" / "es.vec", tgt)
+    before = mapping_cache_key(src, tgt, MappingConfig())
+    with build_lock(src):
+        assert mapping_cache_key(src, tgt, MappingConfig()) == before
+    assert mapping_cache_key(src, tgt, MappingConfig()) == before

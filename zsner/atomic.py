@@ -59,12 +59,13 @@ def write_png(path, figure, **savefig) -> None:
 
 @contextmanager
 def build_lock(target):
-    """Hold an exclusive lock on ``TARGET.lock`` (beside the cache file or folder ``target``) while it is built.
-    A second process asking for the same entry waits, then finds it built. The lock is the OS's (``flock``): it is
-    released when its holder ends, even when killed."""
+    """Hold an exclusive lock on ``.TARGET.lock`` (a hidden file beside the cache file or folder ``target``, so that
+    globs of ``target``'s sidecar files, which cache keys hash, never see it) while ``target`` is built. A second
+    process asking for the same entry waits, then finds it built. The lock is the OS's (``flock``): it is released
+    when its holder ends, even when killed."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(target.name + ".lock"), "a") as handle:
+    with open(target.with_name(f".{target.name}.lock"), "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
