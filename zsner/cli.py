@@ -42,7 +42,7 @@ def _languages():
 
 def _feature_commands():
     """Subcommands whose argument parsing lives beside their feature (each module's ``add_parser(sub)``)."""
-    from . import compare, runner
+    from . import compare, curves, runner
     from .cluster import cli as cluster_cli
     from .encoder_vectors import cli as vectors_cli
     from .grid import cli as grid_cli
@@ -54,7 +54,7 @@ def _feature_commands():
     from .transformer import cli as transformer_cli
 
     return [train_cli.add_parser, transfer_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser,
-            vectors_cli.add_parser, compare.add_parser, runner.add_parser, grid_cli.add_parser,
+            vectors_cli.add_parser, compare.add_parser, curves.add_parser, runner.add_parser, grid_cli.add_parser,
             projection_cli.add_parser, cluster_cli.add_parser, groups_cli.add_parser]
 
 
