@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from typing import Callable
+from contextlib import nullcontext
+from typing import Callable, ContextManager
 
 import numpy as np
 import torch
@@ -60,11 +61,12 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, meter, eval_every: int, clip: float, *, accumulate: int = 1,
                  device="cpu", amp: bool = False, scaler: torch.amp.GradScaler | None = None, progress: bool = True,
-                 losses_per_pass: bool = False):
+                 losses_per_pass: bool = False, no_sync: Callable[[], ContextManager] | None = None):
         self.model, self.meter, self.eval_every, self.clip = model, meter, eval_every, clip
         self.accumulate, self.device, self.amp, self.progress = max(1, accumulate), device, amp, progress
         self.scaler = scaler or torch.amp.GradScaler("cuda", enabled=False)
         self.losses_per_pass = losses_per_pass  # logged loss means restart with each pass (else: at evaluations)
+        self.no_sync = no_sync  # DDP (train/distributed.py): no gradient all-reduce inside an accumulated step
         self._sums: dict[str, tuple] = {}  # loss name -> (sum on the device, micro-batches where it was computed)
 
     def run_pass(self, plan: list, optimizer: torch.optim.Optimizer, losses: Losses, lr_at: Callable[[int], float],
@@ -84,15 +86,17 @@ class Trainer:
         bar = tqdm(total=len(plan), initial=start, desc=desc, disable=not self.progress, leave=False)
         started = time.perf_counter()
         for position in range(start, len(plan)):
-            with autocast(self.device, self.amp):
-                parts, sentences = losses(plan[position])
-            self.scaler.scale(parts["loss"] / accumulate if accumulate > 1 else parts["loss"]).backward()
+            ends_step = not (position + 1) % accumulate or position == len(plan) - 1
+            with nullcontext() if ends_step or self.no_sync is None else self.no_sync():
+                with autocast(self.device, self.amp):
+                    parts, sentences = losses(plan[position])
+                self.scaler.scale(parts["loss"] / accumulate if accumulate > 1 else parts["loss"]).backward()
             for name, value in parts.items():
                 total, count = sums.get(name, (0.0, 0))
                 sums[name] = (total + value.detach().float(), count + 1)
             meter.sentences_seen += sentences
             bar.update(1)
-            if (position + 1) % accumulate and position != len(plan) - 1:
+            if not ends_step:
                 continue
             local = position // accumulate
             lr = lr_at(local)

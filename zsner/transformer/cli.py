@@ -4,6 +4,7 @@
     zsner transformer --model PATH --src en --tgt es --mode augmented --init RUN/checkpoints/zero-shot.src-dev.pt \\
         --pseudo-loss reverse-focal --out runs/en-es-xfmr-rf
     zsner transformer --model PATH --round-robin en,es,nl,de --out runs/round-robin
+    torchrun --standalone --nproc_per_node 4 -m zsner.cli transformer --model PATH ... --out DIR   # DDP, 4 GPUs
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from ..config import add_config_arguments, apply_overrides
 from ..errors import ZsnerError
 from ..evaluation import format_report
+from ..train import distributed
 from .config import TransformerConfig, TransformerTrainConfig, split_list
 
 
@@ -46,16 +48,26 @@ def run_command(args) -> None:
     else:
         model_config = apply_overrides(TransformerConfig(), args)
         config = apply_overrides(TransformerTrainConfig(), args)
-    if args.quiet or args.no_progress:
+    main = distributed.is_main()  # under torchrun only the first process reports
+    if args.quiet or args.no_progress or not main:
         config = apply_overrides(config, argparse.Namespace(progress=False))
-    if not args.quiet:
+    if not args.quiet and main:
         _log_to_stderr()
+    finished = False
+    try:
+        if args.round_robin:
+            summary = run_round_robin(model_config, config, split_list(args.round_robin), args.out, args.overwrite)
+        else:
+            metrics = run(model_config, config, args.resume or args.out, args.overwrite, resume=bool(args.resume))
+        finished = True
+    finally:
+        distributed.stop(finished)
+    if not main:
+        return
     if args.round_robin:
-        summary = run_round_robin(model_config, config, split_list(args.round_robin), args.out, args.overwrite)
         for held_out, scores in summary.items():
             print(f"held out {held_out}: " + ", ".join(f"test F1 ({c}) {f1}" for c, f1 in scores.items()))
         return
-    metrics = run(model_config, config, args.resume or args.out, args.overwrite, resume=bool(args.resume))
     for criterion, chosen in metrics["selection"].items():
         for lang, test in chosen["test"].items():
             print(format_report(test, f"{lang} test, selected on {criterion} (step {chosen['step']})"))

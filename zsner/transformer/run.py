@@ -24,6 +24,7 @@ from ..device import resolved
 from ..errors import ZsnerError
 from ..nn.tagger import count_parameters
 from ..runlog import attach_log
+from ..train import distributed
 from ..train.model_io import CHECKPOINT_FILE, read_torch_file
 from ..train.trainer import seed_everything
 from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
@@ -43,24 +44,29 @@ def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir
     """Train and evaluate one configuration; returns the metrics also written to ``metrics.json``. ``resume``
     continues the run in ``out_dir`` (same configs) from its last checkpoint."""
     validate(model_config, config)
+    if distributed.world() > 1 and {"cl", "pc"} & set(split_list(config.aux)):
+        raise ZsnerError("--aux cl and pc draw their masks per batch: run them in one process, not under torchrun")
     init = read_checkpoint(config.init) if config.init else None  # a bad --init stops before --out is touched
     inputs = read_inputs(model_config, config, init["tags"] if init else None)  # likewise every data file,
     torch.set_num_threads(config.threads)
+    distributed.start(config.device)  # under torchrun: one process per device (DDP)
     seed_everything(config.seed)
     model, tokens = build(model_config, inputs["tags"], inputs["languages"],  # the model folder and tokenizer
                           cloze=bool({"cl", "pc"} & set(split_list(config.aux))))
     if config.init:
         load_into(model, config.init, init)  # and the --init weights: all input is read before anything is written
     out = Path(out_dir)
-    if resume:
-        if not (out / CHECKPOINT_FILE).is_file():
-            raise ZsnerError("nothing to resume: no checkpoint (did the run reach its first evaluation?)", out)
-    elif any((out / name).exists() for name in OUTPUTS):
-        if not overwrite:
-            raise ZsnerError("run folder already holds a run; use --overwrite or another --out", out)
-        for name in OUTPUTS:
-            target = out / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    stale = not resume and any((out / name).exists() for name in OUTPUTS)
+    if resume and not (out / CHECKPOINT_FILE).is_file():
+        raise ZsnerError("nothing to resume: no checkpoint (did the run reach its first evaluation?)", out)
+    if stale and not overwrite:
+        raise ZsnerError("run folder already holds a run; use --overwrite or another --out", out)
+    distributed.barrier()  # DDP: every process has looked at the folder before the first one changes it
+    if not distributed.is_main():  # only the first process writes the run folder and its log
+        return _run(model_config, config, out, inputs, model, tokens, resume)
+    for name in OUTPUTS if stale else ():
+        target = out / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out)
     try:
@@ -98,9 +104,10 @@ def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig,
 
 def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: Path, inputs: dict,
          model: TransformerTagger, tokens, resume: bool = False) -> dict:
-    if not resume:
+    if not resume and distributed.is_main():
         save_configs(out / "config.json", model=model_config, train=config)
     config = resolved(config)  # config.json keeps the requested device ("auto"); the run uses the resolved one
+    config = replace(config, device=distributed.local_device(config.device))  # torchrun: cuda:LOCAL_RANK
     targets = split_list(config.tgt)
     tags, dev, tests = inputs["tags"], inputs["dev"], inputs["tests"]
     unlabelled_words = inputs["unlabelled_words"]
@@ -134,12 +141,14 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
         trainer.fit_pseudo()
     if not trainer.best:  # nothing trained (epochs 0): select the initial model
         trainer.evaluate_initial()
+    if not distributed.is_main():  # DDP: the first process evaluates the chosen checkpoints; all return its metrics
+        return distributed.broadcast(None)
     final = {lang: {"dev": dev[("tgt", lang)], "test": tests[lang]} for lang in targets}
     metrics = finish(trainer, model_config, config, out, final, corpus)
     metrics["speed"]["wall_seconds"] = round(time.perf_counter() - started, 1)
     write_json(out / "metrics.json", metrics)
     write_text(out / "results.md", results_markdown(metrics))
-    return metrics
+    return distributed.broadcast(metrics)
 
 
 def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, corpus) -> dict:
@@ -220,6 +229,7 @@ def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, co
             "inference_sentences_per_second": round(test_sentences / test_seconds, 2) if test_seconds else None,
             "threads": config.threads,
             "device": config.device,
+            "processes": distributed.world(),
         },
     }
 
@@ -277,6 +287,8 @@ def run_round_robin(model_config: TransformerConfig, config: TransformerTrainCon
         metrics = run(model_config, held_config, out / f"heldout-{held_out}", overwrite)
         summary[held_out] = {criterion: chosen["test"][held_out]["micro"]["f1"]
                              for criterion, chosen in metrics["selection"].items()}
+    if not distributed.is_main():
+        return summary
     write_json(out / "summary.json", summary)
     lines = ["| held out | trained on | " + " | ".join(f"test F1 ({c})" for c in ("src-dev", "tgt-dev")) + " |",
              "|---|---|---|---|"]

@@ -28,6 +28,7 @@ from ..atomic import atomic_open, write_text
 from ..data.batches import bucketed_order, cycle
 from ..data.tags import convert
 from ..errors import ZsnerError
+from ..train import distributed
 from ..train.model_io import CHECKPOINT_FILE, load_archive, save_archive
 from ..train.trainer import Trainer, restore_rng_states, rng_states
 from ..rounds import sample_threshold, within_threshold
@@ -126,9 +127,11 @@ class FineTuning:
         self._unlabelled_queue: list[list[int]] = []
         fp16 = config.amp and str(self.device).startswith("cuda") and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.replica = distributed.replicate(model) if distributed.active() else None  # torchrun: DDP
+        distributed.seed_others(config.seed)
         self.loop = Trainer(model, self, config.eval_every, config.max_grad_norm, accumulate=config.grad_accum,
                             device=self.device, amp=config.amp, scaler=self.scaler, progress=config.progress,
-                            losses_per_pass=True)
+                            losses_per_pass=True, no_sync=self.replica.no_sync if self.replica else None)
         self.candidates = self.replacements = None
         if {"cl", "pc"} & set(self.aux):
             vocabulary = model.encoder.get_input_embeddings().num_embeddings
@@ -149,23 +152,29 @@ class FineTuning:
         return torch.tensor([self.model.languages.index(lang) for lang in langs], device=self.device)
 
     def _losses(self, corpus: Corpus, indices: list[int], kind: str) -> dict[str, torch.Tensor]:
+        """The micro-batch's losses; under DDP this process's share of them (``distributed.shard``: NER is a mean
+        over words, or over windows for the CRF head, LI over windows)."""
         config, model = self.config, self.model
-        batch = corpus.batch(indices, self.device)
+        words = [w.end - w.start for w in (corpus.windows[i] for i in indices)] if model.crf is None else None
+        mine, share = distributed.shard(indices, words)
+        batch = corpus.batch(mine, self.device)
         hidden = model.hidden(batch)
         if kind == "pseudo" or config.train_file:  # a --train-file holds projected labels: pseudo-labels too
-            parts = {"ner": model.ner_loss(batch, config.pseudo_loss, config.pseudo_gamma, hidden)}
+            parts = {"ner": model.ner_loss(batch, config.pseudo_loss, config.pseudo_gamma, hidden) * share}
         else:
-            parts = {"ner": model.ner_loss(batch, "ce", hidden=hidden)}
+            parts = {"ner": model.ner_loss(batch, "ce", hidden=hidden) * share}
         if not self.aux:
             return parts
         target_indices = self._next_unlabelled()
-        target = self.unlabelled.batch(target_indices, self.device)
+        target_mine, target_share = distributed.shard(target_indices)  # cl, pc: one process only (run.py)
+        target = self.unlabelled.batch(target_mine, self.device)
         if "li" in self.aux:
-            source_li = model.language_loss(hidden, batch, self._language_ids(corpus.window_langs(indices)))
+            source_li = model.language_loss(hidden, batch, self._language_ids(corpus.window_langs(mine)))
             target_hidden = model.hidden(target)
             target_li = model.language_loss(target_hidden, target,
-                                            self._language_ids(self.unlabelled.window_langs(target_indices)))
-            parts["li"] = (source_li + target_li) / 2
+                                            self._language_ids(self.unlabelled.window_langs(target_mine)))
+            window_share = distributed.shard(indices)[1]
+            parts["li"] = (source_li * window_share + target_li * target_share) / 2
         if "cl" in self.aux:
             masked, targets = random_cloze(target, config.cl_prob, self.unlabelled.tokens.mask_id, self.generator,
                                            self.replacements)
@@ -195,7 +204,8 @@ class FineTuning:
 
         def losses(spec):
             corpus, indices, kind = spec
-            parts = self._losses(corpus, indices, kind)
+            compute = lambda: self._losses(corpus, indices, kind)  # noqa: E731
+            parts = self.replica(compute) if self.replica is not None else compute()
             sentences = sum(corpus.windows[i].start == 0 for i in indices)
             return {"loss": self._total(parts), **parts}, sentences
 
@@ -267,6 +277,7 @@ class FineTuning:
         if start is not None and start.state is not None and not resuming:
             self.model.load_trainable(start.state)
             log.info("pseudo-labelling starts from the zero-shot src-dev choice (step %s)", start.step)
+        distributed.broadcast_parameters(self.model)  # DDP: only the first process keeps the selected states
         point = self._start_phase("augmented")
         window, overlap = self.model_config.window, self.model_config.overlap
         if point is None:
@@ -336,7 +347,11 @@ class FineTuning:
         return [(corpora[kind], list(indices), kind) for kind, indices in stored]
 
     def _checkpoint(self, optimizer, plan: list, index: int, position: int) -> None:
-        """The resumable checkpoint (tensors and plain containers only), written atomically at every evaluation."""
+        """The resumable checkpoint (tensors and plain containers only), written atomically at every evaluation
+        (DDP: by the first process, with every process's generator states)."""
+        ranks = distributed.gather(rng_states(self.device))
+        if not distributed.is_main():
+            return
         save_archive(self.out_dir / CHECKPOINT_FILE, {
             "format": RESUME_FORMAT, "phase": self.phase, "index": index, "position": position,
             "plan": [[kind, list(indices)] for _, indices, kind in plan], "model": self.model.trainable_state(),
@@ -348,7 +363,8 @@ class FineTuning:
             "train_seconds": self.train_seconds, "sentences_seen": self.sentences_seen,
             "pseudo_rounds": self.pseudo_rounds, "plateau_scale": self.plateau_scale,
             "bad_evaluations": self.bad_evaluations, "plateau_bad": self.plateau_bad,
-            "queue": self._unlabelled_queue, "schedule": self._schedule})
+            "queue": self._unlabelled_queue, "schedule": self._schedule,
+            **({"rank_rng": ranks} if len(ranks) > 1 else {})})
 
     def resume(self) -> None:
         """Restore the state of the last checkpoint; ``fit_*`` then continue from its position."""
@@ -359,7 +375,12 @@ class FineTuning:
         self.scaler.load_state_dict(point["scaler"])
         self.rng.bit_generator.state = point["rng"]
         self.generator.set_state(point["generator"])
-        restore_rng_states(point, self.device)
+        ranks = point.get("rank_rng") or [point]  # every process's generator states (DDP), else the one's
+        if len(ranks) == distributed.world():
+            restore_rng_states(ranks[distributed.rank()], self.device)
+        else:  # saved by another number of processes
+            restore_rng_states(point, self.device)
+            distributed.seed_others(self.config.seed, point["step"])
         self.phase, self.step, self.rows = point["phase"], point["step"], point["rows"]
         self.best = {phase: {criterion: Selected(**chosen) for criterion, chosen in criteria.items()}
                      for phase, criteria in point["best"].items()}
@@ -380,7 +401,15 @@ class FineTuning:
     # ------------------------------------------------------------------------------------------ selection
     def _evaluate(self, sums: dict, lr: float, epoch: float) -> bool:
         """Dev F1, loss.tsv row, best checkpoints; returns False when early stopping fires. ``sums``: the mean of
-        each loss since the last evaluation."""
+        each loss since the last evaluation. Under DDP the first process scores and the others take its decisions."""
+        sums = distributed.average(sums)
+        if distributed.is_main():
+            self._score(sums, lr, epoch)
+        self.bad_evaluations, self.plateau_bad, self.plateau_scale = distributed.broadcast(
+            [self.bad_evaluations, self.plateau_bad, self.plateau_scale])
+        return self._keep_going()
+
+    def _score(self, sums: dict, lr: float, epoch: float) -> None:
         config = self.config
         options = dict(batch_size=config.eval_batch_size, device=self.device, amp=config.amp)
         scores: dict[str, list[float]] = {"src": [], "tgt": []}
@@ -416,7 +445,6 @@ class FineTuning:
             self.plateau_scale *= config.plateau_factor
             self.plateau_bad = 0
             log.info("src-dev plateau: lr scale now %.3g", self.plateau_scale)
-        return self._keep_going()
 
     def _keep_going(self) -> bool:
         """False once ``patience`` evaluations in a row did not improve src-dev (early stopping)."""
