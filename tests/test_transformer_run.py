@@ -252,3 +252,21 @@ def test_round_robin_with_gradient_accumulation(folder, tmp_path):
         micro_batches = math.ceil(count_windows(folder, trained_on, 10, 128) / 2)
         assert metrics["steps"] == math.ceil(micro_batches / 2)  # 2 micro-batches per optimizer step
     assert (tmp_path / "rr" / "summary.md").read_text().count("\n") == 4
+
+
+def test_several_targets_get_a_dev_f1_column_each_whose_mean_is_the_target_column(folder, tmp_path):
+    """English as a second target: its column must equal the source-dev column (the same dev set), row by row."""
+    model_config = TransformerConfig(model=folder, freeze_layers=-1, window=16, overlap=4)
+    config = TransformerTrainConfig(src="en", tgt="es,en", train_limit=60, eval_limit=30, epochs=2, batch_size=8,
+                                    lr=1e-2, eval_every=10, progress=False)
+    run(model_config, config, tmp_path / "run")
+    lines = (tmp_path / "run" / "loss.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    assert header[-2:] == ["tgt_dev_f1_es", "tgt_dev_f1_en"]
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    assert len(rows) >= 5 and all(len(line.split("\t")) == len(header) for line in lines)
+    assert any(float(row["src_dev_f1"]) > 0 for row in rows)
+    for row in rows:
+        assert row["tgt_dev_f1_en"] == row["src_dev_f1"]
+        per_language = [float(row["tgt_dev_f1_es"]), float(row["tgt_dev_f1_en"])]
+        assert abs(float(row["tgt_dev_f1"]) - sum(per_language) / 2) <= 0.01

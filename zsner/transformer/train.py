@@ -424,9 +424,11 @@ class FineTuning:
         mean = {name: round(value, 5) for name, value in sums.items()}
         self.rows.append([self.step, round(epoch, 3), self.phase, f"{lr:.3g}", mean.get("loss", ""),
                           mean.get("ner", ""), mean.get("li", ""), mean.get("cl", ""), mean.get("pc", ""),
-                          "" if src is None else src, "" if tgt is None else tgt, round(self.train_seconds, 1)])
-        write_text(self.out_dir / "loss.tsv",
-                   "\t".join(LOSS_COLUMNS) + "\n" + "".join("\t".join(map(str, row)) + "\n" for row in self.rows))
+                          "" if src is None else src, "" if tgt is None else tgt, round(self.train_seconds, 1),
+                          *(round(target_dev[lang][0]["micro"]["f1"], 2) for lang in self._per_target())])
+        columns = self._columns()
+        write_text(self.out_dir / "loss.tsv", "\t".join(columns) + "\n" + "".join(
+            "\t".join(map(str, row + [""] * (len(columns) - len(row)))) + "\n" for row in self.rows))
         improved_src = False
         for criterion, score in (("src-dev", src), ("tgt-dev", tgt)):
             best = self.best[self.phase][criterion]
@@ -438,13 +440,22 @@ class FineTuning:
                 improved_src = improved_src or criterion == "src-dev"
         log.info("%s step %d epoch %.2f lr %s loss %s src-dev F1 %s tgt-dev F1 %s", self.phase, self.step, epoch,
                  f"{lr:.3g}", mean.get("loss"), src, tgt)
-        plot_curves(self.rows, LOSS_COLUMNS, self.out_dir)
+        plot_curves(self.rows, columns, self.out_dir)
         self.bad_evaluations = 0 if improved_src else self.bad_evaluations + 1
         self.plateau_bad = 0 if improved_src else self.plateau_bad + 1
         if config.plateau and self.plateau_bad >= config.plateau_patience:
             self.plateau_scale *= config.plateau_factor
             self.plateau_bad = 0
             log.info("src-dev plateau: lr scale now %.3g", self.plateau_scale)
+
+    def _per_target(self) -> list[str]:
+        """The target languages whose dev F1 gets a loss.tsv column of its own (runs with several targets; the
+        ``tgt_dev_f1`` column is then their mean)."""
+        targets = [dev.lang for dev in self.dev_sets if dev.role == "tgt"]
+        return targets if len(targets) > 1 else []
+
+    def _columns(self) -> list[str]:
+        return LOSS_COLUMNS + [f"tgt_dev_f1_{lang}" for lang in self._per_target()]
 
     def _keep_going(self) -> bool:
         """False once ``patience`` evaluations in a row did not improve src-dev (early stopping)."""
