@@ -53,8 +53,8 @@ def lstm_products(name, sequences, steps, inputs, hidden, grad_inputs, backward)
 
 def char_calls(lengths: torch.Tensor, backward: bool):
     """``(forms, padded length)`` of each character LSTM call: one in training, CharEncoder's length groups when
-    decoding (one call on a checkout without them)."""
-    groups = min(getattr(CharEncoder, "MAX_GROUPS", 1), len(lengths) // getattr(CharEncoder, "FORMS_PER_GROUP", 1))
+    decoding."""
+    groups = CharEncoder.groups(len(lengths))
     if backward or groups < 2:
         return [(len(lengths), int(lengths.max()))]
     return [(len(part), int(part.max())) for part in torch.sort(lengths).values.tensor_split(groups)]

@@ -32,8 +32,13 @@ class CharEncoder(nn.Module):
         self.lstm = BiLSTM(char_dim, hidden, tied)
         self.output_dim = 2 * hidden
 
+    @classmethod
+    def groups(cls, forms: int) -> int:
+        """How many length groups a decoding call over ``forms`` word forms runs in (below 2: one call)."""
+        return min(cls.MAX_GROUPS, forms // cls.FORMS_PER_GROUP)
+
     def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        groups = min(self.MAX_GROUPS, len(lengths) // self.FORMS_PER_GROUP)
+        groups = self.groups(len(lengths))
         if groups < 2 or torch.is_grad_enabled() or chars.is_cuda:
             return self.lstm(self.embedding(chars), lengths)[1]
         order = torch.argsort(lengths, stable=True)

@@ -44,15 +44,15 @@ def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir
     """Train and evaluate one configuration; returns the metrics also written to ``metrics.json``. ``resume``
     continues the run in ``out_dir`` (same configs) from its last checkpoint."""
     validate(model_config, config)
-    if distributed.world() > 1 and {"cl", "pc"} & set(split_list(config.aux)):
+    cloze = bool({"cl", "pc"} & set(split_list(config.aux)))
+    if distributed.world() > 1 and cloze:
         raise ZsnerError("--aux cl and pc draw their masks per batch: run them in one process, not under torchrun")
     init = read_checkpoint(config.init) if config.init else None  # a bad --init stops before --out is touched
     inputs = read_inputs(model_config, config, init["tags"] if init else None)  # likewise every data file,
     torch.set_num_threads(config.threads)
     distributed.start(config.device)  # under torchrun: one process per device (DDP)
     seed_everything(config.seed)
-    model, tokens = build(model_config, inputs["tags"], inputs["languages"],  # the model folder and tokenizer
-                          cloze=bool({"cl", "pc"} & set(split_list(config.aux))))
+    model, tokens = build(model_config, inputs["tags"], inputs["languages"], cloze=cloze)  # model folder, tokenizer
     if config.init:
         load_into(model, config.init, init)  # and the --init weights: all input is read before anything is written
     out = Path(out_dir)
