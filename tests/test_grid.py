@@ -47,11 +47,11 @@ def test_a_spec_expands_into_seeds_x_pairs_x_modes_x_settings(tmp_path):
     assert step.command == ("transfer", "--src", "en", "--tgt", "nl", "--mode", "augmented", "--epochs", "10",
                             "--eval-every", "300", "--figures", "false", "--shared-lstm", "false", "--out",
                             "runs/grid-t/en-nl-augmented-untied", "--seed", "4", "--seeds", "1", "--figures", "false",
-                            "--no-progress", "--threads", "1")
+                            "--no-progress", "--threads", "1", "--eval-overlap", "off")  # a task is one CPU
     gather, needs = runs["en-nl-augmented-untied"]
     assert needs == ("en-nl-augmented-untied/seed3", "en-nl-augmented-untied/seed4")
-    assert gather.command[-8:] == ("--out", "runs/grid-t/en-nl-augmented-untied", "--seed", "3", "--seeds", "2",
-                                   "--no-progress", "--threads", "1")[-8:]
+    assert gather.command[-11:] == ("--out", "runs/grid-t/en-nl-augmented-untied", "--seed", "3", "--seeds", "2",
+                                    "--no-progress", "--threads", "1", "--eval-overlap", "off")
     assert plan.results_folders() == [s.folder for s, _ in plan.steps if s.kind == "gather"]
 
 

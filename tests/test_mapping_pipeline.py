@@ -92,6 +92,26 @@ def test_successful_adversarial_competes_with_identical_strings_on_the_criterion
     assert np.abs(result.w - rotation).max() < 0.01
 
 
+def test_identical_chain_beside_adversarial_training_gives_the_in_line_result(tmp_path, monkeypatch):
+    """fallback "always" with a spare core: the identical-strings chain runs in a second thread; the mapping,
+    every chain's history, P@k and the final choice equal the one-thread run's (only the clocks differ)."""
+    import zsner.mapping.pipeline as pipeline
+
+    src, tgt, _ = synthetic(seed=3, angle=3.0, shared=60)
+    dico = write_dictionary(tmp_path / "d.txt", src, tgt, range(200, 500))
+    config = MappingConfig(**{**FAST, "n_epochs": 1})
+    results = {}
+    for beside in (True, False):
+        monkeypatch.setattr(pipeline, "_identical_beside", lambda _config, beside=beside: beside)
+        results[beside] = learn_mapping(src, tgt, config, dico, progress=False)
+    timing = {beside: results[beside].metrics.pop("timing") for beside in results}
+    assert set(timing[True]) == set(timing[False])  # the chain's stages are timed either way
+    assert set(results[True].metrics["refinement"]) == {"adversarial", "identical"}
+    assert "csls" in results[True].metrics["identical"]  # the chain's initial P@k was merged back
+    assert results[True].metrics == results[False].metrics
+    np.testing.assert_array_equal(results[True].w, results[False].w)
+
+
 def test_cli_writes_run_folder_and_exports_full_cased_vocabulary(tmp_path, capsys):
     src, tgt, rotation = synthetic(seed=3, angle=2.0, shared=80)
     extra = np.random.default_rng(9).normal(size=(1, D)).astype(np.float32) * 3

@@ -1,6 +1,9 @@
 """Cross-lingual transfer: pseudo-label selection, target labels never read, Eq. 7, and a tiny end-to-end run."""
 import json
+import os
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +100,83 @@ def test_target_gold_tags_are_never_read_in_training(languages, tmp_path):
     assert timeless(clean["summaries"]) == timeless(dirty["summaries"])
     for part in ("seed2/shared/loss.tsv", "seed2/augmented/loss.tsv"):
         assert (tmp_path / "clean" / part).read_text() == (tmp_path / "dirty" / part).read_text()
+
+
+def test_evaluation_beside_training_changes_no_weight_no_figure_and_no_checkpoint(languages, tmp_path):
+    """--eval-overlap on (a second thread scores snapshots) against off (in line), for Cross-Shared and for
+    Algorithm 1: the same loss.tsv, selected model files, checkpoint and summaries."""
+    import dataclasses
+
+    from zsner.train.model_io import load_archive
+
+    root, mapping = languages
+    runs = {}
+    for overlap in ("on", "off"):
+        out = tmp_path / overlap
+        runs[overlap] = run_transfer(
+            TransferConfig(mode="augmented", mapping_dir=str(mapping), cache_dir=str(out / "cache")),
+            dataclasses.replace(TRAIN, eval_overlap=overlap, eval_every=5), SMALL, AugmentConfig(rounds=3, round_steps=10),
+            out=out, data_dir=root, bars=False)
+    timeless = lambda summaries: {mode: {k: v for k, v in s.items() if k != "train_seconds"}  # noqa: E731
+                                  for mode, s in summaries.items()}
+    assert timeless(runs["on"]["summaries"]) == timeless(runs["off"]["summaries"])
+    for mode in ("shared", "augmented"):
+        on, off = tmp_path / "on" / "seed2" / mode, tmp_path / "off" / "seed2" / mode
+        assert len((on / "loss.tsv").read_text().splitlines()) > 5
+        assert (on / "loss.tsv").read_text() == (off / "loss.tsv").read_text()
+        for name in ("best-src-dev.pt", "best-tgt-dev.pt", "best-tgt-test.pt", "checkpoint.pt"):
+            a, b = load_archive(on / name), load_archive(off / name)
+            weights = "model" if name == "checkpoint.pt" else "state"
+            assert a[weights].keys() == b[weights].keys()
+            assert all(torch.equal(a[weights][k], b[weights][k]) for k in a[weights]), (mode, name)
+            if name == "checkpoint.pt":
+                plain = lambda value: json.dumps(value, default=lambda array: array.tolist())  # noqa: E731
+                a["progress"].pop("train_seconds"), b["progress"].pop("train_seconds")  # clocks differ
+                assert plain(a["progress"]) == plain(b["progress"]) and plain(a["task"]) == plain(b["task"])
+                assert torch.equal(a["torch_rng"], b["torch_rng"])
+                assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
+
+
+# the mapping `zsner transfer` learns, on a seconds budget (tiny discriminator, one short epoch); unrefined, the
+# identical-strings start beats the failed adversarial one, refined twice the adversarial chain wins
+FAST_MAPPING = dict(dis_hid_dim=32, epoch_size=1000, n_epochs=1, bf16=False, dico_max_rank=100, dis_most_frequent=100,
+                    criterion_queries=30, csls_k=3)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the identical chain runs beside only with 2 cores")
+@pytest.mark.parametrize("n_refinement, kept", [(0, True), (2, False)])
+def test_first_seed_trained_on_the_candidate_mapping_ends_like_the_sequential_run(languages, tmp_path, caplog,
+                                                                                  n_refinement, kept):
+    """--speculate on: seed 2's Cross-Shared trains on the identical-strings chain's mapping while the
+    adversarial chain goes on (in a child process); kept when the final mapping is that one, redone when the
+    criterion chose the other: either way every figure, loss.tsv and the recorded mapping equal --speculate off's."""
+    mapping_config = tmp_path / "mapping.json"
+    mapping_config.write_text(json.dumps({**FAST_MAPPING, "n_refinement": n_refinement}))
+    root, _ = languages
+    runs = {}
+    for speculate in ("on", "off"):
+        with caplog.at_level("INFO", logger="zsner"):
+            runs[speculate] = run_transfer(
+                TransferConfig(mode="augmented", cache_dir=str(tmp_path / f"cache-{speculate}"), speculate=speculate,
+                               figures=False, mapping_config=str(mapping_config)),
+                TRAIN, SMALL, AugmentConfig(rounds=2, round_steps=10), out=tmp_path / speculate, data_dir=root,
+                bars=False)
+    final = json.loads(next((tmp_path / "cache-off" / "mapping").glob("*/metrics.json")).read_text())["final"]
+    assert (final["init"] == "identical") == kept
+    assert ("is the candidate the first seed trained on" in caplog.text) == kept
+    assert ("is not the candidate" in caplog.text) == (not kept)
+    assert "mapping_wait_after_first_seed" in runs["on"]["timings"]
+    assert "mapping_wait_after_first_seed" not in runs["off"]["timings"]
+    timeless = lambda summaries: {mode: {k: v for k, v in s.items() if k != "train_seconds"}  # noqa: E731
+                                  for mode, s in summaries.items()}
+    assert timeless(runs["on"]["summaries"]) == timeless(runs["off"]["summaries"])
+    for part in ("seed2/shared/loss.tsv", "seed2/augmented/loss.tsv"):
+        assert (tmp_path / "on" / part).read_text() == (tmp_path / "off" / part).read_text()
+    recorded = {name: Path(json.loads((tmp_path / name / "results.json").read_text())["mapping"]) for name in runs}
+    assert recorded["on"].name == recorded["off"].name and recorded["on"].is_dir()  # the cache entry
+    candidate = re.search(r"stage mapping: [0-9.]+ s \(([^;]+); a candidate", caplog.text)
+    assert candidate and "candidate" in candidate.group(1) and not Path(candidate.group(1)).exists()  # removed
+    assert not [p for p in recorded["on"].parent.iterdir() if "candidate" in p.name]  # never a cache entry
 
 
 def test_end_to_end_augmented_run_writes_report(languages, tmp_path):

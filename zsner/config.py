@@ -33,6 +33,9 @@ class TaggerConfig:
     max_word_length: int = 30  # characters kept per word (longer words are cut in the middle)
 
 
+EVAL_OVERLAP = ("auto", "on", "off")
+
+
 @dataclass
 class TrainConfig:
     """Supervised training schedule (the paper's defaults) and run settings."""
@@ -54,10 +57,15 @@ class TrainConfig:
     seed: int = 1
     threads: int = 1  # torch intra-op threads; measured fastest for this model on 2 cores (docs/RESULTS.md)
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved by zsner.device
+    eval_overlap: str = "auto"  # evaluate beside training on a second core: auto | on | off (same results)
     train_limit: int = 0  # use only the first N training sentences (0 = all); for tests and quick runs
     eval_limit: int = 0  # likewise for dev/test
     train_file: str = ""  # a UTF-8 CoNLL file trained on instead of the language's train split (projected data)
     dev_file: str = ""  # likewise for the dev split that selects the model (e.g. zsner project's dev.conll)
+
+    def __post_init__(self):
+        if self.eval_overlap not in EVAL_OVERLAP:
+            raise ZsnerError(f"--eval-overlap must be one of {', '.join(EVAL_OVERLAP)}, not {self.eval_overlap!r}")
 
 
 def to_dict(config) -> dict:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .errors import ZsnerError
 
-RUNTIME_FIELDS = frozenset({"threads", "device", "eval_batch_size", "progress", "figures", "cache_dir"})
+RUNTIME_FIELDS = frozenset({"threads", "device", "eval_batch_size", "eval_overlap", "speculate", "progress",
+                            "figures", "cache_dir"})
 
 
 def flatten(config: dict, prefix: str = "") -> dict:

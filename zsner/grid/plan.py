@@ -24,6 +24,7 @@ from ..runner import CLASSIC_MODES, TRANSFORMER_MODES
 from .spec import BACKEND_COMMANDS, GridSpec, flag_words
 
 RUN_FLAGS = ["--no-progress", "--threads", "1"]  # one thread per task (a task is one CPU)
+CLASSIC_FLAGS = ["--eval-overlap", "off"]  # ... and no evaluation thread beside it
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,11 @@ def preparation_key(args) -> tuple | None:
         return None
     chain = (config.src, config.tgt) if config.vectors == "fasttext" else ("encoder",)
     return chain, (config.vectors, config.mapping_direction, config.cache_dir, args.data_dir, config.encoder,
-                   config.encoder_layer, config.encoder_contexts)
+                   config.encoder_layer, config.encoder_contexts, config.mapping_config)
 
 
-def add_transfer(plan: GridPlan, command: list[str], label: str, gpus: float = 0.0, extra=RUN_FLAGS,
-                 prepare: bool = True) -> Step:
+def add_transfer(plan: GridPlan, command: list[str], label: str, gpus: float = 0.0,
+                 extra=(*RUN_FLAGS, *CLASSIC_FLAGS), prepare: bool = True) -> Step:
     """``zsner transfer`` COMMAND (all its seeds) as one run step per seed, after its word space's preparation
     (unless ``prepare`` is false: done already), and their gather step (returned); ``extra`` flags go to every
     step."""

@@ -61,7 +61,7 @@ def prepare_word_space(command, progress: bool = False) -> Path:
 
     args = parse_command(command)
     config, train = transfer_configs(args)
-    inputs = resolve_inputs(config.src, config.tgt, train, args.data_dir, (True, True))
+    inputs = resolve_inputs(config.src, config.tgt, train, args.data_dir, (True, True), config.mapping_config)
     return word_space(config.vectors, inputs, config.mapping_direction, config.cache_dir, config.encoder,
                       config.encoder_layer, args.data_dir, progress, config.encoder_contexts)
 

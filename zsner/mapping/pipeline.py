@@ -8,10 +8,13 @@ export. A dictionary, when given, is only used to report P@k; it never influence
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,10 +57,13 @@ class MappingResult:
 
 
 def learn_mapping(src_vectors, tgt_vectors, config: MappingConfig | None = None, eval_dict=None, out_dir=None,
-                  progress: bool = True) -> MappingResult:
+                  progress: bool = True, candidate=None) -> MappingResult:
     """Learn W between two monolingual embedding sets (``WordVectors`` or files) without bilingual signal.
     ``eval_dict`` (a MUSE dictionary file, src -> tgt) adds P@k figures; ``out_dir`` receives config.json,
-    mapping.npy, metrics.json, training.log and the mapped vectors (src.mapped.vec, tgt.mapped.vec)."""
+    mapping.npy, metrics.json, training.log and the mapped vectors (src.mapped.vec, tgt.mapped.vec).
+    ``candidate`` (folder, callback): when the identical-strings chain runs beside adversarial training, its
+    refined mapping is exported to the folder as soon as it is done and the callback is called with the folder
+    (a caller may start work on it and keep that work if the final choice is the same mapping)."""
     config = config or MappingConfig()
     src, tgt = _as_vectors(src_vectors), _as_vectors(tgt_vectors)
     if src.dim != tgt.dim:
@@ -67,10 +73,11 @@ def learn_mapping(src_vectors, tgt_vectors, config: MappingConfig | None = None,
     with _run_logging(out_dir), _threads(config.threads):
         log.info("mapping %s -> %s, direction %s, config %s", src.source, tgt.source, config.direction,
                  json.dumps(config.to_dict()))
-        return _run(src, tgt, config, eval_dict, out_dir, progress)
+        return _run(src, tgt, config, eval_dict, out_dir, progress, candidate)
 
 
-def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, out_dir, progress) -> MappingResult:
+def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, out_dir, progress,
+         candidate=None) -> MappingResult:
     clock, timing = time.perf_counter(), {}
     spaces = {side: training_space(vectors, config.max_vocab, config.lowercase, config.norm_steps)
               for side, vectors in (("src", src), ("tgt", tgt))}
@@ -83,21 +90,22 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
     seed = _seed_pairs(spaces, config, metrics)
     timing["prepare"] = _lap(clock)
 
-    initial = _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress, seed["all"])
-    refined = {}
-    for name, w0 in initial.items():
-        start, spent = time.perf_counter(), evaluate.seconds
-        record = metrics.setdefault("refinement", {})[name] = {}
-        if name == "identical":
-            chain_config, anchors, watch = _validated_steps(x, y, seed, config, record), seed["all"], None
-            anchors = anchors if config.anchor_seed else None
-        else:  # the identical strings were not fitted: the whole seed watches the chain
-            chain_config, anchors, watch = config, None, seed["all"]
-        result = refine(x, y, w0, chain_config, evaluate if evaluate.active else None, f" from {name}",
-                        config.eval_every_step, anchors, watch)
-        timing[f"refinement_{name}"] = round(_lap(start) - (evaluate.seconds - spent), 2)
-        refined[name] = result
-        record.update({"best_step": result.best_step, "stopped_by_drift": result.stopped, "steps": result.history})
+    beside = _identical_beside(config)
+    with ThreadPoolExecutor(1, thread_name_prefix="zsner-identical-chain") as pool:
+        publish = _publisher(candidate, config, src, tgt, spaces)
+        identical = pool.submit(_identical_chain, x, y, seed, config, evaluate.fork(), publish) if beside else None
+        initial = _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress, seed["all"],
+                                    with_identical=not beside)
+        refined = {name: _refine_chain(name, w0, x, y, seed, config, evaluate, metrics, timing)
+                   for name, w0 in initial.items()}
+        if identical is not None:  # the chain that ran beside, merged as if it had run here
+            chain = identical.result()
+            evaluate.seconds += chain["evaluation_seconds"]
+            timing.update(chain["timing"])
+            if chain["result"] is not None:
+                metrics["identical"].update(chain["initial_metrics"])
+                metrics.setdefault("refinement", {})["identical"] = chain["record"]
+                refined["identical"] = chain["result"]
     best = max(refined, key=lambda name: refined[name].history[refined[name].best_step]["criterion"])
     w = refined[best].w
     metrics["final"] = {"init": best, "refinement_step": refined[best].best_step,
@@ -116,6 +124,63 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
         write_json(out_dir / "metrics.json", metrics)
     log.info("timing (s): %s", json.dumps(timing))
     return result
+
+
+def _identical_beside(config: MappingConfig) -> bool:
+    """Whether the identical-strings chain runs in a second thread beside adversarial training: it is
+    independent of it (fallback "always"), each thread runs torch on one thread of its own, and a second core
+    is there for it. Results are the same either way (neither chain draws from a shared random stream)."""
+    return (config.init == "adversarial" and config.fallback == "always" and config.threads == 1
+            and len(os.sched_getaffinity(0)) >= 2)
+
+
+def _refine_chain(name: str, w0, x, y, seed: dict, config: MappingConfig, evaluate, metrics: dict,
+                  timing: dict):
+    """Procrustes/CSLS refinement from the initial mapping ``w0``; its history goes into ``metrics``."""
+    start, spent = time.perf_counter(), evaluate.seconds
+    record = metrics.setdefault("refinement", {})[name] = {}
+    if name == "identical":
+        chain_config, anchors, watch = _validated_steps(x, y, seed, config, record), seed["all"], None
+        anchors = anchors if config.anchor_seed else None
+    else:  # the identical strings were not fitted: the whole seed watches the chain
+        chain_config, anchors, watch = config, None, seed["all"]
+    result = refine(x, y, w0, chain_config, evaluate if evaluate.active else None, f" from {name}",
+                    config.eval_every_step, anchors, watch)
+    timing[f"refinement_{name}"] = round(_lap(start) - (evaluate.seconds - spent), 2)
+    record.update({"best_step": result.best_step, "stopped_by_drift": result.stopped, "steps": result.history})
+    return result
+
+
+def _publisher(candidate, config: MappingConfig, src: WordVectors, tgt: WordVectors, spaces: dict):
+    """``publish(w)`` for a ``candidate`` (folder, callback): export ``w`` there, then call back; None: none."""
+    if candidate is None:
+        return None
+    folder, callback = candidate
+
+    def publish(w: np.ndarray) -> None:
+        write_run(folder, w, config, src, tgt, spaces)
+        callback(folder)
+    return publish
+
+
+def _identical_chain(x, y, seed: dict, config: MappingConfig, evaluate, publish=None) -> dict:
+    """The identical-strings initialisation and its refinement, with their own metrics, timing and evaluator
+    (run beside adversarial training; merged by ``_run``); ``publish(w)`` receives the refined mapping."""
+    torch.set_num_threads(config.threads)  # this thread's torch threads (the pool's, like the caller's)
+    metrics, timing = {}, {}
+    start = time.perf_counter()
+    w0 = _identical_init(seed["all"], x, y, required=False)
+    timing["identical"] = _lap(start)
+    if w0 is None:
+        return {"result": None, "timing": timing, "evaluation_seconds": evaluate.seconds}
+    initial_metrics = evaluate(w0)
+    result = _refine_chain("identical", w0, x, y, seed, config, evaluate, metrics, timing)
+    if publish is not None:
+        start = time.perf_counter()
+        publish(result.w.numpy())
+        timing["candidate_export"] = _lap(start)
+    return {"result": result, "record": metrics["refinement"]["identical"], "initial_metrics": initial_metrics,
+            "timing": timing, "evaluation_seconds": evaluate.seconds}
 
 
 def _seed_pairs(spaces, config: MappingConfig, metrics: dict) -> dict[str, np.ndarray]:
@@ -149,8 +214,10 @@ def _validated_steps(x, y, seed: dict, config: MappingConfig, record: dict) -> M
     return config.replace(n_refinement=allowed)
 
 
-def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress, seed) -> dict[str, torch.Tensor]:
-    """The starting mappings to refine: adversarial (with its chance test) and/or identical strings."""
+def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress, seed,
+                      with_identical: bool = True) -> dict[str, torch.Tensor]:
+    """The starting mappings to refine: adversarial (with its chance test) and/or identical strings (unless
+    ``with_identical`` is false: that chain runs elsewhere)."""
     initial: dict[str, torch.Tensor] = {}
     if config.init == "adversarial":
         start = time.perf_counter()
@@ -172,8 +239,8 @@ def _initial_mappings(spaces, x, y, config, evaluate, metrics, timing, progress,
         initial["identity"] = torch.eye(x.shape[1])
         metrics["identity"] = evaluate(initial["identity"])
         return initial
-    if config.init == "identical" or config.fallback == "always" or (
-            config.fallback == "on-failure" and metrics["adversarial"]["failed"]):
+    if with_identical and (config.init == "identical" or config.fallback == "always" or (
+            config.fallback == "on-failure" and metrics["adversarial"]["failed"])):
         start = time.perf_counter()
         w0 = _identical_init(seed, x, y, required=config.init == "identical")
         timing["identical"] = _lap(start)
@@ -197,6 +264,12 @@ class _Evaluator:
     @property
     def active(self) -> bool:
         return self.pairs is not None
+
+    def fork(self) -> "_Evaluator":
+        """An evaluator on the same dictionary with its own clock and memo (for a chain in another thread)."""
+        twin = copy.copy(self)
+        twin.seconds, twin.memo = 0.0, {}
+        return twin
 
     def __call__(self, w: torch.Tensor) -> dict:
         if self.pairs is None:

@@ -8,14 +8,17 @@ A *task* supplies what differs between models (duck-typed):
     evaluate() -> dict             evaluation-set name -> span metrics
     save_model(path, extra)        write a self-contained model archive
     state() / load_state(dict)     task state that must survive a resume (e.g. pseudo-labels)
+    with_model(model) -> task      optional: the task evaluating and saving ``model`` instead (a copy of the
+                                   trained model), for evaluation beside training (``train/overlap.py``)
 
 Given the same seed, data and threads, a resumed run ends exactly like an uninterrupted one: epoch plans and
 RNG states travel in the checkpoint.
 """
 from __future__ import annotations
 
+import copy
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -23,6 +26,7 @@ import torch
 from ..atomic import write_text
 from ..config import TrainConfig
 from .model_io import CHECKPOINT_FILE, compact_state, load_archive, load_compact_state, save_archive
+from .overlap import EvaluationThread, overlap_wanted
 from .trainer import Trainer, restore_rng_states, rng_states
 
 log = logging.getLogger("zsner")
@@ -57,6 +61,9 @@ class EpochTraining:
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(self.trainable, lr=config.lr, momentum=config.momentum)
         self.state = Progress()
+        self.beside = None  # (evaluation thread, the task on a copy of the model) when evaluating beside training
+        if hasattr(task, "with_model") and overlap_wanted(config.eval_overlap, config.threads, config.device):
+            self.beside = (EvaluationThread(config.threads), task.with_model(copy.deepcopy(model)))
 
     def resume(self) -> None:
         archive = load_archive(self.out_dir / CHECKPOINT_FILE)
@@ -71,13 +78,18 @@ class EpochTraining:
         config, state = self.config, self.state
         trainer = Trainer(self.model, state, config.eval_every, config.clip, device=config.device,
                           progress=self.bars)
-        for epoch in range(state.epoch, config.epochs):
-            if state.plan is None or state.epoch != epoch:
-                state.epoch, state.batch_in_epoch = epoch, 0
-                state.plan = self.task.plan_epoch(epoch)
-            lr = epoch_lr(config, epoch)
-            trainer.run_pass(state.plan, self.optimizer, self._losses, lambda _: lr, self._on_evaluate,
-                             epoch == config.epochs - 1, f"epoch {epoch + 1}/{config.epochs}", state.batch_in_epoch)
+        try:
+            for epoch in range(state.epoch, config.epochs):
+                if state.plan is None or state.epoch != epoch:
+                    state.epoch, state.batch_in_epoch = epoch, 0
+                    state.plan = self.task.plan_epoch(epoch)
+                lr = epoch_lr(config, epoch)
+                trainer.run_pass(state.plan, self.optimizer, self._losses, lambda _: lr, self._on_evaluate,
+                                 epoch == config.epochs - 1, f"epoch {epoch + 1}/{config.epochs}",
+                                 state.batch_in_epoch)
+        finally:
+            if self.beside is not None:
+                self.beside[0].close()  # the last evaluation's files are written before anything reads them
         return state
 
     def _losses(self, spec) -> tuple[dict, int]:
@@ -92,21 +104,41 @@ class EpochTraining:
         return True
 
     def _evaluate_and_checkpoint(self, mean_loss: float, lr: float) -> None:
+        """Score, select and checkpoint the model as it is now: here, or on a snapshot beside training."""
         state = self.state
-        results = self.task.evaluate()
+        progress = {item.name: copy.deepcopy(getattr(state, item.name)) for item in fields(state)
+                    if item.name not in ("rows", "best")}  # those two are the evaluation's to write
+        point = {"step": state.step, "epoch": state.epoch, "lr": lr, "loss": mean_loss, "task": self.task.state(),
+                 "progress": progress, **rng_states(self.config.device)}
+        if self.beside is None:
+            self._record(self.task, point, compact_state(self.model), self.optimizer.state_dict())
+            return
+        thread, task = self.beside
+        weights = {key: value.detach().clone() for key, value in compact_state(self.model).items()}
+        thread.submit(self._record, task, copy.deepcopy(point), weights,
+                      copy.deepcopy(self.optimizer.state_dict()))
+
+    def _record(self, task, point: dict, weights: dict, optimizer_state: dict) -> None:
+        """Evaluate ``task``'s model (set to ``weights``), keep the best file per criterion, write loss.tsv and the
+        resumable checkpoint of ``point``. ``state.rows`` and ``state.best`` are written only here."""
+        state = self.state
+        if task is not self.task:
+            load_compact_state(task.model, weights)
+        results = task.evaluate()
         f1 = {name: results[name]["micro"]["f1"] for name in self.eval_names}
-        state.rows.append([state.step, state.epoch, round(lr, 6), round(mean_loss, 5),
+        state.rows.append([point["step"], point["epoch"], round(point["lr"], 6), round(point["loss"], 5),
                            *[f1[name] for name in self.eval_names]])
         for criterion, (eval_name, file_name) in self.criteria.items():
             best = state.best.get(criterion, {"f1": -1.0})
             if f1[eval_name] > best["f1"]:
-                state.best[criterion] = {"f1": f1[eval_name], "step": state.step}
-                self.task.save_model(self.out_dir / file_name, {"step": state.step, "criterion": criterion,
-                                                                 "selection_f1": f1[eval_name]})
+                state.best[criterion] = {"f1": f1[eval_name], "step": point["step"]}
+                task.save_model(self.out_dir / file_name, {"step": point["step"], "criterion": criterion,
+                                                           "selection_f1": f1[eval_name]})
         header = "\t".join(["step", "epoch", "lr", "loss", *[f"{name}_f1" for name in self.eval_names]])
         write_text(self.out_dir / "loss.tsv", header + "\n" + "".join("\t".join(map(str, row)) + "\n" for row in state.rows))
+        progress = {**point["progress"], "rows": copy.deepcopy(state.rows), "best": copy.deepcopy(state.best)}
         save_archive(self.out_dir / CHECKPOINT_FILE, {
-            "model": compact_state(self.model), "optimizer": self.optimizer.state_dict(), "progress": asdict(state),
-            "task": self.task.state(), **rng_states(self.config.device)})
-        log.info("step %d epoch %d: loss %.4f %s", state.step, state.epoch, mean_loss,
+            "model": weights, "optimizer": optimizer_state, "progress": progress, "task": point["task"],
+            **{key: point[key] for key in ("torch_rng", "cuda_rng") if key in point}})
+        log.info("step %d epoch %d: loss %.4f %s", point["step"], point["epoch"], point["loss"],
                  " ".join(f"{name} F1 {value:.2f}" for name, value in f1.items()))

@@ -1,6 +1,7 @@
 """Supervised training of the tagger on one labelled language (``zsner train``), on top of ``EpochTraining``."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
@@ -54,6 +55,11 @@ class SupervisedTask:
 
     def save_model(self, path, extra: dict) -> None:
         save_model(path, self.model, self.data.vocabs, self.tagger, {**extra, "lang": self.train.lang})
+
+    def with_model(self, model) -> "SupervisedTask":
+        twin = copy.copy(self)
+        twin.model = model
+        return twin
 
     def state(self) -> dict:
         return {}

@@ -6,9 +6,10 @@ training sentences are read with ``labelled=False``: their tag column never reac
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +42,14 @@ class TransferInputs:
     splits: tuple[dict, dict]  # source splits (labelled), target splits (train unlabelled, dev/test labelled)
     vector_files: tuple[Path | None, Path | None]  # monolingual vectors of each side, None if absent
     eval_dict: Path | None  # MUSE dictionary for the mapping's P@k report only (never for training)
+    mapping_overrides: dict = field(default_factory=dict)  # MappingConfig fields from --mapping-config
 
 
 def resolve_inputs(src: str, tgt: str, train: TrainConfig, data_dir=None,
-                   required: tuple[bool, bool] = (True, True)) -> TransferInputs:
+                   required: tuple[bool, bool] = (True, True), mapping_config: str = "") -> TransferInputs:
     """Read both languages' splits and find their vectors and evaluation dictionary: every missing or malformed
-    input fails here, before anything is written. ``required``: whether each side's vectors file must exist."""
+    input fails here, before anything is written. ``required``: whether each side's vectors file must exist;
+    ``mapping_config``: a JSON file of MappingConfig fields for the mappings learned here."""
     splits = read_crosslingual(src, tgt, train, data_dir)
     files = []
     for lang, needed in zip((src, tgt), required):
@@ -60,28 +63,63 @@ def resolve_inputs(src: str, tgt: str, train: TrainConfig, data_dir=None,
         eval_dict = dictionary_path(src, tgt, data_dir=data_dir)
     except ZsnerError:
         eval_dict = None
-    return TransferInputs(src, tgt, splits, (files[0], files[1]), eval_dict)
+    return TransferInputs(src, tgt, splits, (files[0], files[1]), eval_dict, read_mapping_config(mapping_config))
+
+
+def read_mapping_config(path: str) -> dict:
+    """``--mapping-config FILE``: a JSON object of MappingConfig fields (checked here; ``direction`` is
+    ``--direction``'s); {} for none."""
+    from ..mapping.config import MappingConfig
+
+    if not path:
+        return {}
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ZsnerError(f"unreadable mapping config ({type(err).__name__})", path) from None
+    except json.JSONDecodeError as err:
+        raise ZsnerError(f"not JSON: {err.msg}", path, err.lineno) from None
+    if isinstance(values, dict) and "direction" in values:
+        raise ZsnerError("the mapping direction is --direction's, not the mapping config's", path)
+    try:
+        MappingConfig.from_dict(values)
+    except ZsnerError as err:
+        raise ZsnerError(str(err), path) from None
+    return values
+
+
+def mapping_folder(inputs: TransferInputs, direction: str, cache_dir, overrides: dict | None = None):
+    """(the cache folder of the mapping for these inputs and config, that config)."""
+    from ..mapping.config import MappingConfig
+    from ..mapping.pipeline import mapping_cache_key
+
+    config = MappingConfig(direction=direction, **{**inputs.mapping_overrides, **(overrides or {})})
+    key = mapping_cache_key(*inputs.vector_files, config)
+    return Path(cache_dir) / "mapping" / f"{inputs.src}-{inputs.tgt}-{direction}-{key}", config
+
+
+def mapping_cached(folder: Path) -> bool:
+    return (folder / "src.mapped.vec").is_file() and (folder / "tgt.mapped.vec").is_file()
 
 
 def ensure_mapping(inputs: TransferInputs, direction: str, cache_dir, overrides: dict | None = None,
-                   progress: bool = True) -> Path:
+                   progress: bool = True, candidate=None) -> Path:
     """Folder of the unsupervised mapping for (src, tgt, direction, vector files, config), computed once and
-    reused. The folder appears atomically (built under a temporary name, then renamed)."""
-    from ..mapping.config import MappingConfig
-    from ..mapping.pipeline import learn_mapping, mapping_cache_key
+    reused. The folder appears atomically (built under a temporary name, then renamed). ``candidate``: see
+    ``learn_mapping`` (used only when the mapping is learned here)."""
+    from ..mapping.pipeline import learn_mapping
 
     (src_file, tgt_file), src, tgt = inputs.vector_files, inputs.src, inputs.tgt
-    config = MappingConfig(direction=direction, **(overrides or {}))
-    key = mapping_cache_key(src_file, tgt_file, config)
-    folder = Path(cache_dir) / "mapping" / f"{src}-{tgt}-{direction}-{key}"
+    folder, config = mapping_folder(inputs, direction, cache_dir, overrides)
     with build_lock(folder):
-        if (folder / "src.mapped.vec").is_file() and (folder / "tgt.mapped.vec").is_file():
+        if mapping_cached(folder):
             log.info("mapping: reusing %s", folder)
             return folder
         building = folder.with_name(folder.name + ".building")
         shutil.rmtree(building, ignore_errors=True)
         log.info("mapping: learning %s -> %s (%s) into %s", src, tgt, direction, folder)
-        learn_mapping(src_file, tgt_file, config, eval_dict=inputs.eval_dict, out_dir=building, progress=progress)
+        learn_mapping(src_file, tgt_file, config, eval_dict=inputs.eval_dict, out_dir=building, progress=progress,
+                      candidate=candidate)
         building.rename(folder)
     return folder
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..report import aggregate, markdown_table
 from ..runs import claim
 from .data import default_direction, prepare_crosslingual, resolve_inputs
 from .spaces import VECTORS, encoder_dim, word_space
+from .speculation import SPECULATE, SpeculativeMapping, speculation_wanted
 from .teacher import teacher_checkpoint, teacher_tags
 from ..train.loop import attach_log
 from .variants import MODES, AugmentConfig, train_variant, variant_tagger
@@ -41,6 +43,10 @@ class TransferConfig:
     encoder_contexts: bool = False  # average each word's states over its occurrences in the language's NER
                                     # training sentences (read without tags); isolated words otherwise
     figures: bool = True
+    mapping_config: str = ""  # JSON file of MappingConfig fields for the mapping learned here (default: MUSE's)
+    speculate: str = "auto"  # train the first seed's source model on the identical-strings chain's mapping while
+                             # adversarial training finishes; kept only if the final mapping is that one (same
+                             # results): auto (a spare core, one torch thread) | on | off
 
     @property
     def base_variant(self) -> str:
@@ -64,6 +70,8 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     out = Path(out or f"runs/{config.src}-{config.tgt}-{config.mode}")
     resolve_device(train.device)  # a bad --device fails here; each variant resolves it for its run folder
     base = config.base_variant
+    if config.speculate not in SPECULATE:
+        raise ZsnerError(f"unknown --speculate {config.speculate!r}; choose from {', '.join(SPECULATE)}")
     if config.vectors not in VECTORS:
         raise ZsnerError(f"unknown --vectors {config.vectors!r}; choose from {', '.join(VECTORS)}")
     if config.vectors != "fasttext":
@@ -75,13 +83,14 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     mono_only = base == "mono"
     required = (mono_only or not config.mapping_dir,
                 (mono_only and config.target_emb != "random") or (not mono_only and not config.mapping_dir))
-    inputs = resolve_inputs(config.src, config.tgt, train, data_dir, required)  # bad input fails before any write
+    inputs = resolve_inputs(config.src, config.tgt, train, data_dir, required,  # bad input fails before any write
+                            config.mapping_config)
     if not mono_only and config.mapping_dir:
         _check_mapping_dir(Path(config.mapping_dir))
     teacher = teacher_checkpoint(augment.teacher) if augment.teacher else None
     if teacher is not None and config.mode != "augmented":
         raise ZsnerError("--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented")
-    plan = _seed_folders(config, train, tagger, augment, out)
+    plan = _seed_folders(config, train, tagger, augment, out, inputs.mapping_overrides)
     for folder, wanted in plan.values():  # a stale folder stops the run before anything is written
         claim(folder, wanted, overwrite)
     mono = _monolingual_vectors(inputs) if config.figures else None
@@ -95,7 +104,7 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
 
 
 def _seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, augment: AugmentConfig,
-                  out: Path) -> dict:
+                  out: Path, mapping: dict) -> dict:
     """(seed, variant) -> (folder, the config.json its run writes): what decides whether a folder is reusable,
     and what ``train_variant`` records there."""
     base = config.base_variant
@@ -106,6 +115,8 @@ def _seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConf
                         encoder_layer=config.encoder_layer)
         if config.encoder_contexts:  # recorded only when set, so that earlier isolated-word folders still match
             identity["encoder_contexts"] = True
+    if mapping:  # likewise
+        identity["mapping_config"] = mapping
     base_tagger = variant_tagger(base, tagger)
     plan = {}
     for seed in range(train.seed, train.seed + config.seeds):
@@ -138,14 +149,11 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
     timings = {}
     clock = time.perf_counter()
     direction, base = config.mapping_direction, config.base_variant
-    mapping_dir = None
-    if base != "mono" and config.mapping_dir:
-        mapping_dir = Path(config.mapping_dir)
-    elif base != "mono":
-        mapping_dir = word_space(config.vectors, inputs, direction, config.cache_dir, config.encoder,
-                                 config.encoder_layer, data_dir, bars, config.encoder_contexts)
+    mapping_dir, speculation = _word_space(config, inputs, train, data_dir, bars)
     timings["mapping"] = round(time.perf_counter() - clock, 1)
-    stage_log.info("stage mapping: %.1f s (%s)", timings["mapping"], mapping_dir or "monolingual vectors")
+    stage_log.info("stage mapping: %.1f s (%s%s)", timings["mapping"], mapping_dir or "monolingual vectors",
+                   "; a candidate: the adversarial chain goes on beside the first seed's training"
+                   if speculation and speculation.first else "")
     base_tagger = variant_tagger(base, tagger)
     data = prepare_crosslingual(inputs, base, train, base_tagger, mapping_dir, config.target_emb)
     pseudo, teacher_speed = None, None
@@ -155,23 +163,35 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
                                              device=resolve_device(train.device), progress=bars)
         timings["teacher"] = teacher_speed["teacher_seconds"]
     results: dict[str, list] = {base: []} if config.mode != "augmented" else {base: [], "augmented": []}
-    for seed in range(train.seed, train.seed + config.seeds):
-        seeded = dataclasses.replace(train, seed=seed)
-        folder = out / f"seed{seed}"
-        clock = time.perf_counter()
-        base_dir, record = plan[seed, base]
-        results[base].append(_cached(base_dir) or train_variant(base, data, seeded, base_tagger, base_dir, record,
-                                                                bars=bars))
-        timings[f"seed{seed}-{base}"] = round(time.perf_counter() - clock, 1)
-        stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
-        if config.mode == "augmented":
+    try:
+        for seed in range(train.seed, train.seed + config.seeds):
+            seeded = dataclasses.replace(train, seed=seed)
+            folder = out / f"seed{seed}"
             clock = time.perf_counter()
-            results["augmented"].append(
-                _cached(folder / "augmented") or train_variant("augmented", data, seeded, base_tagger,
-                                                               *plan[seed, "augmented"], augment,
-                                                               base_dir / "best-src-dev.pt", bars, pseudo))
-            timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
-            stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
+            base_dir, record = plan[seed, base]
+            train_base = lambda: _cached(base_dir) or train_variant(base, data, seeded, base_tagger,  # noqa: E731
+                                                                    base_dir, record, bars=bars)
+            results[base].append(train_base())
+            if speculation is not None:  # the mapping is final now: keep the work done on the candidate, or redo it
+                mapping_dir, kept = _settle(speculation, base, timings)
+                speculation = None
+                if not kept:
+                    data = prepare_crosslingual(inputs, base, train, base_tagger, mapping_dir, config.target_emb)
+                    shutil.rmtree(base_dir)
+                    results[base][-1] = train_base()
+            timings[f"seed{seed}-{base}"] = round(time.perf_counter() - clock, 1)
+            stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
+            if config.mode == "augmented":
+                clock = time.perf_counter()
+                results["augmented"].append(
+                    _cached(folder / "augmented") or train_variant("augmented", data, seeded, base_tagger,
+                                                                   *plan[seed, "augmented"], augment,
+                                                                   base_dir / "best-src-dev.pt", bars, pseudo))
+                timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
+                stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
+    finally:
+        if speculation is not None:
+            speculation.close()
     summaries = {mode: aggregate(runs) for mode, runs in results.items()}
     table = markdown_table(config.src, config.tgt, summaries)
     write_json(out / "results.json", {"config": dataclasses.asdict(config), "direction": direction,
@@ -184,6 +204,39 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
 
         write_figures(out, data, results, config, mono)
     return {"table": table, "summaries": summaries, "timings": timings, "out": str(out)}
+
+
+def _word_space(config: TransferConfig, inputs, train: TrainConfig, data_dir, bars: bool):
+    """(the folder of the run's mapped vectors (None: monolingual), the speculation when the first seed trains on
+    the identical-strings chain's mapping while the mapping is still being learned)."""
+    direction = config.mapping_direction
+    if config.base_variant == "mono":
+        return None, None
+    if config.mapping_dir:
+        return Path(config.mapping_dir), None
+    if config.vectors == "fasttext" and speculation_wanted(config.speculate, inputs, direction, config.cache_dir,
+                                                           train.threads):
+        speculation = SpeculativeMapping(inputs, direction, config.cache_dir)
+        return speculation.candidate(), speculation
+    return word_space(config.vectors, inputs, direction, config.cache_dir, config.encoder, config.encoder_layer,
+                      data_dir, bars, config.encoder_contexts), None
+
+
+def _settle(speculation: SpeculativeMapping, base: str, timings: dict) -> tuple[Path, bool]:
+    """(the final mapping folder, whether it is the candidate the first seed's ``base`` training used)."""
+    clock = time.perf_counter()
+    try:
+        final, kept = speculation.result(), speculation.confirmed()
+    finally:
+        speculation.close()
+    timings["mapping_wait_after_first_seed"] = round(time.perf_counter() - clock, 1)
+    if kept:
+        log.info("mapping: the final mapping %s is the candidate the first seed trained on; that training is kept",
+                 final)
+    else:
+        log.warning("mapping: the final mapping %s is not the candidate; the first seed's %s training is redone "
+                    "on it", final, base)
+    return final, kept
 
 
 def _cached(folder: Path) -> dict | None:

@@ -4,6 +4,7 @@ tgt-test (oracle) criteria.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import time
@@ -81,6 +82,11 @@ class SourceTask(SupervisedTask):
     def evaluate(self) -> dict:
         return self.evaluations()
 
+    def with_model(self, model: Tagger) -> "SourceTask":
+        twin = super().with_model(model)
+        twin.evaluations = _Evaluations(self.data, self.train, model, model)
+        return twin
+
     def save_model(self, path, extra: dict) -> None:
         save_model(path, self.model, self.data.vocabs, self.tagger,
                    {"kind": "tagger", "lang": self.data.src, "tgt": self.data.tgt, **extra})
@@ -147,6 +153,11 @@ class AugmentedTask:
         target_batch.tags = tags
         return (self.model.joint_loss(source_batch, to_device(target_batch, device)),
                 len(source_indices) + len(target_positions))
+
+    def with_model(self, model: AugmentedTagger) -> "AugmentedTask":
+        twin = copy.copy(self)
+        twin.model, twin.evaluate = model, _Evaluations(self.data, self.train, model.source, model)
+        return twin
 
     def save_model(self, path, extra: dict) -> None:
         save_model(path, self.model, self.data.vocabs, self.tagger,
