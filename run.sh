@@ -10,8 +10,8 @@
 #
 # run.sh sets up the Python environment, then hands its arguments to `zsner run` (zsner/runner.py), which
 # documents every flag (`bash run.sh zsner run -h`): --schedule cpu|paper, the folders under runs/, how
-# --backend both pairs the modes, ZSNER_DRY_RUN=1. With --seeds N and Ray installed (the `distributed`
-# extra), the seeds train in parallel on this machine's cores.
+# --backend both pairs the modes, ZSNER_DRY_RUN=1. With --seeds N (N > 1) run.sh installs the `distributed`
+# extra (Ray) into its environment, and the seeds train in parallel on this machine's cores.
 #
 # Environment (scripts/env.sh): an active virtual/conda environment is used as it is; otherwise run.sh creates
 # .venv/ on first use and installs zsner there, so it also works on externally managed system Pythons (PEP 668).
@@ -39,12 +39,15 @@ if [ $# -lt 2 ]; then
     "[flags] | bash run.sh --test [PYTEST ARGS] | bash run.sh zsner ARGS" >&2
   exit 2
 fi
-extras="" previous=""  # the transformer and both backends need the transformer extra
-for arg in "$@"; do
+extras="" seeds="" previous=""  # the transformer and both backends need the transformer extra; several
+for arg in "$@"; do                 # seeds the distributed one (Ray: the seeds train in parallel)
   case "$previous $arg" in
     "--backend transformer" | "--backend both" | *" --backend=transformer" | *" --backend=both") extras=transformer ;;
   esac
+  case "$previous" in --seeds) seeds=$arg ;; esac
+  case "$arg" in --seeds=*) seeds=${arg#--seeds=} ;; esac
   previous=$arg
 done
+case "$seeds" in '' | 0 | 1 | *[!0-9]*) ;; *) extras=$(_zsner_union "$extras" distributed) ;; esac
 zsner_env "$extras"
 exec python3 -m zsner.runner --called-as run.sh "$@"  # = zsner run, without importing the other commands

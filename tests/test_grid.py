@@ -38,12 +38,20 @@ def test_a_spec_expands_into_seeds_x_pairs_x_modes_x_settings(tmp_path):
                                                                               "figures": False}})))
     plan = expand(spec)
     kinds = [step.kind for step, _ in plan.steps]
-    assert kinds.count("run") == 2 * 2 * 2 * 2 and kinds.count("gather") == 2 * 2 * 2
+    # settings x pairs x modes x seeds, and each Cross-Augmented seed's base before it
+    assert kinds.count("run") == 2 * 2 * 2 * 2 + 2 * 2 * 2 and kinds.count("gather") == 2 * 2 * 2
     prepares = [(step.name, needs) for step, needs in plan.steps if step.kind == "prepare"]
     assert len(prepares) == 2 and all(not needs for _, needs in prepares)  # one word space per pair, in parallel
     runs = {step.name: (step, needs) for step, needs in plan.steps}
+    base, needs = runs["en-nl-augmented-untied/seed4/shared"]
+    assert base.folder == "runs/grid-t/en-nl-augmented-untied/seed4/shared" and needs == (prepares[1][0],)
+    assert base.command[base.command.index("--base-only") + 1] == "true"
+    names = [name for name in runs if name.startswith("en-nl-augmented-untied/")]
+    assert names == ["en-nl-augmented-untied/seed3/shared", "en-nl-augmented-untied/seed4/shared",
+                     "en-nl-augmented-untied/seed3", "en-nl-augmented-untied/seed4"]  # every base first
     step, needs = runs["en-nl-augmented-untied/seed4"]
-    assert step.folder == "runs/grid-t/en-nl-augmented-untied/seed4" and needs == (prepares[1][0],)
+    assert step.folder == "runs/grid-t/en-nl-augmented-untied/seed4" and needs == (base.name,)
+    assert runs["en-nl-shared-untied/seed4"][1] == (prepares[1][0],)  # a shared run needs only its word space
     assert step.command == ("transfer", "--src", "en", "--tgt", "nl", "--mode", "augmented", "--epochs", "10",
                             "--eval-every", "300", "--figures", "false", "--shared-lstm", "false", "--out",
                             "runs/grid-t/en-nl-augmented-untied", "--seed", "4", "--seeds", "1", "--figures", "false",

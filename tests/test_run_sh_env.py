@@ -89,6 +89,18 @@ def test_without_an_environment_a_venv_is_created_once_and_reinstalled_only_when
                                             f"{venv_python} -m pytest -q -x tests/test_crf.py"]
 
 
+@pytest.mark.parametrize("seeds, extras", [([], ""), (["--seeds", "1"], ""), (["--seeds", "3"], "[distributed]"),
+                                           (["--seeds=2", "--backend", "both"], "[distributed,transformer]")])
+def test_several_seeds_install_ray_for_parallel_seeds(tmp_path, seeds, extras):
+    root, log = _project_copy(tmp_path), tmp_path / "calls.log"
+    fake = _fake_python(tmp_path / "bin", log)
+    result = subprocess.run(["bash", "run.sh", "en", "es", *seeds], cwd=root, env=_env(f"{fake.parent}:/usr/bin:/bin"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    venv_python = root / ".venv" / "bin" / "python3"
+    assert f"{venv_python} -m pip install -q -e .{extras}" in log.read_text().splitlines()
+
+
 def test_an_active_environment_is_used_and_nothing_is_created(tmp_path):
     root, log = _project_copy(tmp_path), tmp_path / "calls.log"
     fake = _fake_python(tmp_path / "env" / "bin", log)

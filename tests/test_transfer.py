@@ -1,4 +1,5 @@
 """Cross-lingual transfer: pseudo-label selection, target labels never read, Eq. 7, and a tiny end-to-end run."""
+import dataclasses
 import json
 import os
 import re
@@ -105,8 +106,6 @@ def test_target_gold_tags_are_never_read_in_training(languages, tmp_path):
 def test_evaluation_beside_training_changes_no_weight_no_figure_and_no_checkpoint(languages, tmp_path):
     """--eval-overlap on (a second thread scores snapshots) against off (in line), for Cross-Shared and for
     Algorithm 1: the same loss.tsv, selected model files, checkpoint and summaries."""
-    import dataclasses
-
     from zsner.train.model_io import load_archive
 
     root, mapping = languages
@@ -177,6 +176,24 @@ def test_first_seed_trained_on_the_candidate_mapping_ends_like_the_sequential_ru
     candidate = re.search(r"stage mapping: [0-9.]+ s \(([^;]+); a candidate", caplog.text)
     assert candidate and "candidate" in candidate.group(1) and not Path(candidate.group(1)).exists()  # removed
     assert not [p for p in recorded["on"].parent.iterdir() if "candidate" in p.name]  # never a cache entry
+
+
+def test_base_only_trains_the_base_that_the_augmented_run_then_reuses(languages, tmp_path):
+    root, mapping = languages
+    config = TransferConfig(mode="augmented", mapping_dir=str(mapping), figures=False)
+    run = lambda out, **changes: run_transfer(dataclasses.replace(config, **changes), TRAIN, SMALL,  # noqa: E731
+                                              AugmentConfig(rounds=2, round_steps=10), out=out, data_dir=root,
+                                              bars=False)
+    assert run(tmp_path / "split", base_only=True)["summaries"] == {}
+    base = tmp_path / "split" / "seed2" / "shared"
+    assert (base / "metrics.json").is_file() and not (tmp_path / "split" / "seed2" / "augmented").exists()
+    assert not (tmp_path / "split" / "results.json").exists()
+    stamp = (base / "metrics.json").stat().st_mtime_ns
+    split, whole = run(tmp_path / "split"), run(tmp_path / "whole")
+    assert (base / "metrics.json").stat().st_mtime_ns == stamp  # reused, not retrained
+    timeless = lambda summaries: {mode: {k: v for k, v in s.items() if k != "train_seconds"}  # noqa: E731
+                                  for mode, s in summaries.items()}
+    assert timeless(split["summaries"]) == timeless(whole["summaries"])
 
 
 def test_end_to_end_augmented_run_writes_report(languages, tmp_path):

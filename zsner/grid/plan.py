@@ -5,7 +5,9 @@ Steps (``kind``):
   start (concurrent runs would each learn it); pairs prepare in parallel, steps that could share a cache entry
   one after the other;
 - ``run``: one seed of one pair x mode x setting (``zsner transfer --seed S --seeds 1`` into the folder that holds
-  every seed, or ``zsner transformer --seed S --out FOLDER``);
+  every seed, or ``zsner transformer --seed S --out FOLDER``); a Cross-Augmented seed's base (Cross-Shared) is a
+  run of its own before it (``--base-only true``), so that bases and augmentations of different seeds pack onto
+  the CPUs;
 - ``gather``: a classic folder's own command with all its seeds, once they are trained: every seed folder is
   reused and results.json / results.md / figures are written as by one sequential call.
 """
@@ -102,15 +104,21 @@ def add_transfer(plan: GridPlan, command: list[str], label: str, gpus: float = 0
     command = _without(command, ("--out", "--seed", "--seeds"), ("--overwrite",))
     key = preparation_key(args) if prepare else None
     needs = [] if key is None else [_preparation(plan, key, [*command, *extra])]
-    seeds = []
-    for seed in range(train.seed, train.seed + config.seeds):
-        step = Step("run", f"{label}/seed{seed}", (*command, "--out", out, "--seed", str(seed), "--seeds", "1",
-                                                   "--figures", "false", *extra), f"{out}/seed{seed}", gpus)
-        plan.add(step, needs)
-        seeds.append(step.name)
+    seeds = range(train.seed, train.seed + config.seeds)
+    one = lambda seed: (*command, "--out", out, "--seed", str(seed), "--seeds", "1", "--figures", "false")  # noqa: E731
+    bases = {}
+    if config.mode == "augmented":  # each seed's base first, as a task of its own (all before any augmentation)
+        for seed in seeds:
+            bases[seed] = Step("run", f"{label}/seed{seed}/{config.base_variant}",
+                               (*one(seed), "--base-only", "true", *extra),
+                               f"{out}/seed{seed}/{config.base_variant}", gpus)
+            plan.add(bases[seed], needs)
+    for seed in seeds:
+        step = Step("run", f"{label}/seed{seed}", (*one(seed), *extra), f"{out}/seed{seed}", gpus)
+        plan.add(step, [bases[seed].name] if seed in bases else needs)
     gather = Step("gather", label, (*command, "--out", out, "--seed", str(train.seed), "--seeds", str(config.seeds),
                                     *extra), out)
-    plan.add(gather, seeds)
+    plan.add(gather, [f"{label}/seed{seed}" for seed in seeds])
     return gather
 
 

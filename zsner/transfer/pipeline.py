@@ -43,6 +43,8 @@ class TransferConfig:
     encoder_contexts: bool = False  # average each word's states over its occurrences in the language's NER
                                     # training sentences (read without tags); isolated words otherwise
     figures: bool = True
+    base_only: bool = False  # --mode augmented: train only the seeds' base folders (the augmented run reuses them;
+                             # a grid runs them as tasks of their own)
     mapping_config: str = ""  # JSON file of MappingConfig fields for the mapping learned here (default: MUSE's)
     speculate: str = "auto"  # train the first seed's source model on the identical-strings chain's mapping while
                              # adversarial training finishes; kept only if the final mapping is that one (same
@@ -181,7 +183,7 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
                     results[base][-1] = train_base()
             timings[f"seed{seed}-{base}"] = round(time.perf_counter() - clock, 1)
             stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
-            if config.mode == "augmented":
+            if config.mode == "augmented" and not config.base_only:
                 clock = time.perf_counter()
                 results["augmented"].append(
                     _cached(folder / "augmented") or train_variant("augmented", data, seeded, base_tagger,
@@ -192,6 +194,8 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
     finally:
         if speculation is not None:
             speculation.close()
+    if config.base_only:
+        return {"table": "", "summaries": {}, "timings": timings, "out": str(out)}
     summaries = {mode: aggregate(runs) for mode, runs in results.items()}
     table = markdown_table(config.src, config.tgt, summaries)
     write_json(out / "results.json", {"config": dataclasses.asdict(config), "direction": direction,
