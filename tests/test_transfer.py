@@ -196,6 +196,26 @@ def test_base_only_trains_the_base_that_the_augmented_run_then_reuses(languages,
     assert timeless(split["summaries"]) == timeless(whole["summaries"])
 
 
+def test_a_seed_gives_the_same_run_alone_or_after_another(languages, tmp_path):
+    """--seed 2 --seeds 2 trains seed 3 exactly as --seed 3 --seeds 1 does (the grid's tasks): the rows without a
+    vector are drawn from each seed, not from the first one."""
+    root, full = languages
+    mapping = tmp_path / "mapping"  # a third of the source words without a vector: their rows are drawn
+    shutil.copytree(full, mapping)
+    header, *rows = (full / "src.mapped.vec").read_text(encoding="utf-8").splitlines()
+    kept = [row for i, row in enumerate(rows) if i % 3]
+    (mapping / "src.mapped.vec").write_text("\n".join([f"{len(kept)} {header.split()[1]}", *kept]) + "\n",
+                                            encoding="utf-8")
+    config = TransferConfig(mode="augmented", mapping_dir=str(mapping), figures=False)
+    run = lambda out, seed, seeds: run_transfer(  # noqa: E731
+        dataclasses.replace(config, seeds=seeds), dataclasses.replace(TRAIN, seed=seed), SMALL,
+        AugmentConfig(rounds=2, round_steps=10), out=out, data_dir=root, bars=False)
+    run(tmp_path / "both", 2, 2), run(tmp_path / "alone", 3, 1)
+    for part in ("seed3/shared/loss.tsv", "seed3/augmented/loss.tsv"):
+        assert (tmp_path / "both" / part).read_text() == (tmp_path / "alone" / part).read_text()
+    assert (tmp_path / "both" / "seed2/shared/loss.tsv").read_text() != (tmp_path / "both" / "seed3/shared/loss.tsv").read_text()
+
+
 def test_end_to_end_augmented_run_writes_report(languages, tmp_path):
     root, mapping = languages
     out = tmp_path / "run"

@@ -74,16 +74,22 @@ def build_word_vocab(train_words: Iterable[str], other_words: Iterable[str], vec
     return vocab
 
 
+def random_rows(size: int, dim: int, seed: int) -> np.ndarray:
+    """The draw behind every row without a pretrained vector: uniform(-sqrt(3/dim), sqrt(3/dim)) (unit variance
+    scale of Lample et al.); row 0 (padding) is zero."""
+    scale = np.sqrt(3.0 / dim)
+    matrix = np.random.default_rng(seed).uniform(-scale, scale, size=(size, dim)).astype(np.float32)
+    matrix[0] = 0.0
+    return matrix
+
+
 def embedding_matrix(vocab: Vocabulary, vectors: WordVectors | None, dim: int, seed: int = 0,
-                     prefix: str = "", matrix: np.ndarray | None = None):
+                     prefix: str = "", matrix: np.ndarray | None = None, pretrained: np.ndarray | None = None):
     """``(matrix [V, dim] float32, pretrained_rows)``: pretrained rows where the lookup finds one, else
-    uniform(-sqrt(3/dim), sqrt(3/dim)) (unit variance scale of Lample et al.); row 0 (padding) is zero.
-    With ``prefix``, only that language's entries are filled in (into ``matrix`` when given)."""
+    ``random_rows``. With ``prefix``, only that language's entries are filled in (into ``matrix`` when given);
+    ``pretrained`` (a bool array over the vocabulary), when given, is set where a vector was found."""
     if matrix is None:
-        rng = np.random.default_rng(seed)
-        scale = np.sqrt(3.0 / dim)
-        matrix = rng.uniform(-scale, scale, size=(len(vocab), dim)).astype(np.float32)
-        matrix[0] = 0.0
+        matrix = random_rows(len(vocab), dim, seed)
     found = 0
     if vectors is not None:
         if vectors.dim != dim:
@@ -95,6 +101,8 @@ def embedding_matrix(vocab: Vocabulary, vectors: WordVectors | None, dim: int, s
             if vector is not None:
                 matrix[position] = vector
                 found += 1
+                if pretrained is not None:
+                    pretrained[position] = True
     return matrix, found
 
 

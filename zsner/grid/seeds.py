@@ -52,7 +52,8 @@ def parallel_seeds(command: list[str]) -> bool:
     if failed:
         print(f"zsner run: {len(failed)} of {len(results)} seeds failed; see {plan.out / 'logs'}", file=sys.stderr)
         raise SystemExit(2)
-    print(f"[grid] {len(results)} seeds in {time.perf_counter() - clock:.0f} s; gathering", file=sys.stderr)
+    print(f"[grid] {len(results)} runs (seeds and their bases) in {time.perf_counter() - clock:.0f} s; gathering",
+          file=sys.stderr)
     code = main([word for word in command if word != "--overwrite"])
     if code:
         raise SystemExit(code)

@@ -90,7 +90,7 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
     seed = _seed_pairs(spaces, config, metrics)
     timing["prepare"] = _lap(clock)
 
-    beside = _identical_beside(config)
+    beside = _identical_beside(config, candidate)
     with ThreadPoolExecutor(1, thread_name_prefix="zsner-identical-chain") as pool:
         publish = _publisher(candidate, config, src, tgt, spaces)
         identical = pool.submit(_identical_chain, x, y, seed, config, evaluate.fork(), publish) if beside else None
@@ -126,12 +126,14 @@ def _run(src: WordVectors, tgt: WordVectors, config: MappingConfig, eval_dict, o
     return result
 
 
-def _identical_beside(config: MappingConfig) -> bool:
+def _identical_beside(config: MappingConfig, candidate) -> bool:
     """Whether the identical-strings chain runs in a second thread beside adversarial training: it is
-    independent of it (fallback "always"), each thread runs torch on one thread of its own, and a second core
-    is there for it. Results are the same either way (neither chain draws from a shared random stream)."""
-    return (config.init == "adversarial" and config.fallback == "always" and config.threads == 1
-            and len(os.sched_getaffinity(0)) >= 2)
+    independent of it (fallback "always"), each thread runs torch on one thread of its own, a second core is
+    there, and a caller waits for that chain's mapping (``candidate``). Without one it stays in line: on the
+    2-core VM of docs/RESULTS.md §9.3 the two threads slowed each other so much that the mapping took longer
+    (423 s against 400 s). Results are the same either way (neither chain draws from a shared random stream)."""
+    return (candidate is not None and config.init == "adversarial" and config.fallback == "always"
+            and config.threads == 1 and len(os.sched_getaffinity(0)) >= 2)
 
 
 def _refine_chain(name: str, w0, x, y, seed: dict, config: MappingConfig, evaluate, metrics: dict,

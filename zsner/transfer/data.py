@@ -6,6 +6,7 @@ training sentences are read with ``labelled=False``: their tag column never reac
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -19,7 +20,7 @@ from ..config import TaggerConfig, TrainConfig
 from ..data.batches import EncodedCorpus
 from ..data.conll import read_dataset
 from ..data.tags import chunks, tag_set
-from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_matrix
+from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_matrix, random_rows
 from ..embeddings import load_vectors
 from ..errors import ZsnerError
 from ..resources import dictionary_path, embedding_path
@@ -132,6 +133,16 @@ class CrossData:
     coverage: dict
     src: str
     tgt: str
+    pretrained: np.ndarray | None = None  # rows holding a vector; the others are drawn from the run's seed
+
+    def for_seed(self, seed: int) -> "CrossData":
+        """The same data with the rows without a vector drawn for ``seed``, as a run started with that seed
+        draws them: a seed gives the same run alone (``--seed S --seeds 1``, a grid task) or among others."""
+        if self.pretrained is None:
+            return self
+        matrix = random_rows(*self.embeddings.shape, seed)
+        matrix[self.pretrained] = self.embeddings[self.pretrained]
+        return dataclasses.replace(self, embeddings=matrix)
 
 
 def _vectors(mode: str, inputs: TransferInputs, target_emb: str, mapping_dir: Path | None):
@@ -170,8 +181,11 @@ def prepare_crosslingual(inputs: TransferInputs, mode: str, train: TrainConfig, 
     # target words: every word that has a vector (random vectors: every word, all random)
     build_word_vocab(tgt_words("train", "dev", "test") if tgt_vectors is None else [],
                      tgt_words("train", "dev", "test"), tgt_vectors, words, f"{tgt}:")
-    matrix, found_src = embedding_matrix(words, src_vectors, tagger.word_dim, train.seed, f"{src}:")
-    matrix, found_tgt = embedding_matrix(words, tgt_vectors, tagger.word_dim, prefix=f"{tgt}:", matrix=matrix)
+    pretrained = np.zeros(len(words), dtype=bool)
+    matrix, found_src = embedding_matrix(words, src_vectors, tagger.word_dim, train.seed, f"{src}:",
+                                         pretrained=pretrained)
+    matrix, found_tgt = embedding_matrix(words, tgt_vectors, tagger.word_dim, prefix=f"{tgt}:", matrix=matrix,
+                                         pretrained=pretrained)
     types = {kind for sentence in src_splits["train"] for kind, _, _ in chunks(sentence.tags)}
     vocabs = Vocabs(words, char_vocab(src_words("train") + tgt_words("train")), Vocabulary(tag_set(types, "iobes")))
 
@@ -185,4 +199,4 @@ def prepare_crosslingual(inputs: TransferInputs, mode: str, train: TrainConfig, 
     coverage = {name: round(100.0 * float(np.mean(np.concatenate(c.word_ids) != 1)), 2) for name, c in corpora.items()}
     log.info("joint vocabulary: %d words (%d %s + %d %s pretrained), %d chars; in-vocabulary tokens %% %s",
              len(words), found_src, src, found_tgt, tgt, len(vocabs.chars), coverage)
-    return CrossData(vocabs, matrix, corpora, coverage, src, tgt)
+    return CrossData(vocabs, matrix, corpora, coverage, src, tgt, pretrained)

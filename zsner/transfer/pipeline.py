@@ -171,8 +171,8 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
             folder = out / f"seed{seed}"
             clock = time.perf_counter()
             base_dir, record = plan[seed, base]
-            train_base = lambda: _cached(base_dir) or train_variant(base, data, seeded, base_tagger,  # noqa: E731
-                                                                    base_dir, record, bars=bars)
+            train_base = lambda: _cached(base_dir) or train_variant(  # noqa: E731
+                base, data.for_seed(seed), seeded, base_tagger, base_dir, record, bars=bars)
             results[base].append(train_base())
             if speculation is not None:  # the mapping is final now: keep the work done on the candidate, or redo it
                 mapping_dir, kept = _settle(speculation, base, timings)
@@ -185,10 +185,9 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, mono, da
             stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
             if config.mode == "augmented" and not config.base_only:
                 clock = time.perf_counter()
-                results["augmented"].append(
-                    _cached(folder / "augmented") or train_variant("augmented", data, seeded, base_tagger,
-                                                                   *plan[seed, "augmented"], augment,
-                                                                   base_dir / "best-src-dev.pt", bars, pseudo))
+                results["augmented"].append(_cached(folder / "augmented") or train_variant(
+                    "augmented", data.for_seed(seed), seeded, base_tagger, *plan[seed, "augmented"], augment,
+                    base_dir / "best-src-dev.pt", bars, pseudo))
                 timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
                 stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
     finally:
