@@ -39,6 +39,11 @@ def languages(tmp_path_factory):
     return root, mapping
 
 
+def _timeless(summaries: dict) -> dict:
+    """Run summaries without their clocks."""
+    return {mode: {k: v for k, v in summary.items() if k != "train_seconds"} for mode, summary in summaries.items()}
+
+
 def _data(root, mapping):
     return prepare_crosslingual(resolve_inputs("en", "es", TRAIN, root), "shared", TRAIN, SMALL, mapping)
 
@@ -96,9 +101,7 @@ def test_target_gold_tags_are_never_read_in_training(languages, tmp_path):
         read_conll(train_file, "latin-1")  # the tags really are garbage
     clean = _run(root, mapping, tmp_path / "clean")
     dirty = _run(garbage, garbage / "mapping", tmp_path / "dirty")
-    timeless = lambda summaries: {mode: {k: v for k, v in s.items() if k != "train_seconds"}  # noqa: E731
-                                  for mode, s in summaries.items()}
-    assert timeless(clean["summaries"]) == timeless(dirty["summaries"])
+    assert _timeless(clean["summaries"]) == _timeless(dirty["summaries"])
     for part in ("seed2/shared/loss.tsv", "seed2/augmented/loss.tsv"):
         assert (tmp_path / "clean" / part).read_text() == (tmp_path / "dirty" / part).read_text()
 
@@ -114,11 +117,10 @@ def test_evaluation_beside_training_changes_no_weight_no_figure_and_no_checkpoin
         out = tmp_path / overlap
         runs[overlap] = run_transfer(
             TransferConfig(mode="augmented", mapping_dir=str(mapping), cache_dir=str(out / "cache")),
-            dataclasses.replace(TRAIN, eval_overlap=overlap, eval_every=5), SMALL, AugmentConfig(rounds=3, round_steps=10),
+            dataclasses.replace(TRAIN, eval_overlap=overlap, eval_every=5), SMALL,
+            AugmentConfig(rounds=3, round_steps=10),
             out=out, data_dir=root, bars=False)
-    timeless = lambda summaries: {mode: {k: v for k, v in s.items() if k != "train_seconds"}  # noqa: E731
-                                  for mode, s in summaries.items()}
-    assert timeless(runs["on"]["summaries"]) == timeless(runs["off"]["summaries"])
+    assert _timeless(runs["on"]["summaries"]) == _timeless(runs["off"]["summaries"])
     for mode in ("shared", "augmented"):
         on, off = tmp_path / "on" / "seed2" / mode, tmp_path / "off" / "seed2" / mode
         assert len((on / "loss.tsv").read_text().splitlines()) > 5
@@ -166,9 +168,7 @@ def test_first_seed_trained_on_the_candidate_mapping_ends_like_the_sequential_ru
     assert ("is not the candidate" in caplog.text) == (not kept)
     assert "mapping_wait_after_first_seed" in runs["on"]["timings"]
     assert "mapping_wait_after_first_seed" not in runs["off"]["timings"]
-    timeless = lambda summaries: {mode: {k: v for k, v in s.items() if k != "train_seconds"}  # noqa: E731
-                                  for mode, s in summaries.items()}
-    assert timeless(runs["on"]["summaries"]) == timeless(runs["off"]["summaries"])
+    assert _timeless(runs["on"]["summaries"]) == _timeless(runs["off"]["summaries"])
     for part in ("seed2/shared/loss.tsv", "seed2/augmented/loss.tsv"):
         assert (tmp_path / "on" / part).read_text() == (tmp_path / "off" / part).read_text()
     recorded = {name: Path(json.loads((tmp_path / name / "results.json").read_text())["mapping"]) for name in runs}
@@ -191,9 +191,7 @@ def test_base_only_trains_the_base_that_the_augmented_run_then_reuses(languages,
     stamp = (base / "metrics.json").stat().st_mtime_ns
     split, whole = run(tmp_path / "split"), run(tmp_path / "whole")
     assert (base / "metrics.json").stat().st_mtime_ns == stamp  # reused, not retrained
-    timeless = lambda summaries: {mode: {k: v for k, v in s.items() if k != "train_seconds"}  # noqa: E731
-                                  for mode, s in summaries.items()}
-    assert timeless(split["summaries"]) == timeless(whole["summaries"])
+    assert _timeless(split["summaries"]) == _timeless(whole["summaries"])
 
 
 def test_a_seed_gives_the_same_run_alone_or_after_another(languages, tmp_path):
@@ -213,7 +211,8 @@ def test_a_seed_gives_the_same_run_alone_or_after_another(languages, tmp_path):
     run(tmp_path / "both", 2, 2), run(tmp_path / "alone", 3, 1)
     for part in ("seed3/shared/loss.tsv", "seed3/augmented/loss.tsv"):
         assert (tmp_path / "both" / part).read_text() == (tmp_path / "alone" / part).read_text()
-    assert (tmp_path / "both" / "seed2/shared/loss.tsv").read_text() != (tmp_path / "both" / "seed3/shared/loss.tsv").read_text()
+    both = tmp_path / "both"
+    assert (both / "seed2/shared/loss.tsv").read_text() != (both / "seed3/shared/loss.tsv").read_text()
 
 
 def test_end_to_end_augmented_run_writes_report(languages, tmp_path):

@@ -57,7 +57,8 @@ def run_train(args):
     print(f"{out}: dev F1 {metrics['dev']['micro']['f1']:.2f}  test F1 {metrics['test']['micro']['f1']:.2f}")
 
 
-RESUME_SAFE = ("threads", "device", "eval_batch_size", "eval_overlap")  # flags that cannot change a resumed run's results
+# flags that cannot change a resumed run's results
+RESUME_SAFE = ("threads", "device", "eval_batch_size", "eval_overlap")
 
 
 def _resume_overrides(args) -> dict:
