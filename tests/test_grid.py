@@ -88,6 +88,28 @@ def test_flags_without_a_file_and_the_dry_run(capsys):
     assert lines[2].endswith("# after en-es-mono/seed1, en-es-mono/seed2")
 
 
+def test_language_lists_in_pairs_make_multilingual_and_round_robin_runs(tmp_path):
+    spec = GridSpec(name="moon", backend="transformer", pairs="en+es+nl+de-en+es+nl+de,es+nl+de-en",
+                    flags=f"--model {tmp_path}", out=str(tmp_path / "g"))
+    steps = [step for step, _ in expand(spec).steps]
+    assert [step.name for step in steps] == ["en+es+nl+de-en+es+nl+de-zero-shot/seed1", "es+nl+de-en-zero-shot/seed1"]
+    assert steps[1].folder == str(tmp_path / "g" / "es+nl+de-en-transformer-zero-shot-seed1")
+    assert steps[1].command[:5] == ("transformer", "--src", "es,nl,de", "--tgt", "en")
+    assert steps[0].command[1:5] == ("--src", "en,es,nl,de", "--tgt", "en,es,nl,de")
+
+
+def test_settings_flag_runs_part_of_a_spec_file(tmp_path, capsys):
+    path = _write(tmp_path / "g.json", json.dumps({**SPEC, "flags": {"epochs": 1}}))
+    assert main(["grid", str(path), "--settings", "untied", "--pairs", "en-es", "--modes", "shared", "--dry-run"]) == 0
+    names = [line.split("]")[0].split(" prepare/")[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["[prepare", "[run en-es-shared-untied/seed3", "[run en-es-shared-untied/seed4",
+                     "[gather en-es-shared-untied"], names
+    assert main(["grid", str(path), "--settings", "tied,loose", "--dry-run", "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1 and "'loose' is not a setting" in captured.err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("content, fragment", [
     ('{"seeds": 2,\n "pairs": [en-es]}', "not valid JSON"),
     ('{"sedes": 2}', "unknown field 'sedes'"),
@@ -97,6 +119,8 @@ def test_flags_without_a_file_and_the_dry_run(capsys):
     ('{"backend": "gpu"}', "backend must be one of classic, transformer"),
     ('{"modes": ["zero-shot"]}', "classic mode must be one of mono"),
     ('{"pairs": "enes"}', "'enes' is not SRC-TGT"),
+    ('{"pairs": "en+-es", "backend": "transformer"}', "'en+-es' is not SRC-TGT"),
+    ('{"pairs": "en+es-nl"}', "the classic backend transfers from one language to one"),
     ('{"flags": "--no-such-flag 1"}', "unrecognized arguments: --no-such-flag 1"),
     ('[1, 2]', "a grid spec is an object")])
 def test_a_bad_spec_is_one_line_naming_the_file(tmp_path, capsys, content, fragment):

@@ -254,8 +254,19 @@ def test_round_robin_with_gradient_accumulation(folder, tmp_path):
     assert (tmp_path / "rr" / "summary.md").read_text().count("\n") == 4
 
 
-def test_several_targets_get_a_dev_f1_column_each_whose_mean_is_the_target_column(folder, tmp_path):
-    """English as a second target: its column must equal the source-dev column (the same dev set), row by row."""
+def test_several_targets_get_a_dev_f1_column_each_whose_mean_is_the_target_column(folder, tmp_path, monkeypatch):
+    """English as a second target: its column must equal the source-dev column (the same dev set), row by row; and
+    that dev set is scored once per evaluation, not once per role."""
+    from zsner.transformer import train as train_module
+    from zsner.transformer.inference import evaluate
+
+    scored = []
+
+    def counting(model, corpus, gold, **options):
+        scored.append(len(gold))
+        return evaluate(model, corpus, gold, **options)
+
+    monkeypatch.setattr(train_module, "evaluate", counting)
     model_config = TransformerConfig(model=folder, freeze_layers=-1, window=16, overlap=4)
     config = TransformerTrainConfig(src="en", tgt="es,en", train_limit=60, eval_limit=30, epochs=2, batch_size=8,
                                     lr=1e-2, eval_every=10, progress=False)
@@ -266,6 +277,7 @@ def test_several_targets_get_a_dev_f1_column_each_whose_mean_is_the_target_colum
     rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
     assert len(rows) >= 5 and all(len(line.split("\t")) == len(header) for line in lines)
     assert any(float(row["src_dev_f1"]) > 0 for row in rows)
+    assert scored == [30, 30] * len(rows)  # es and en once per evaluation (en is both source and target)
     for row in rows:
         assert row["tgt_dev_f1_en"] == row["src_dev_f1"]
         per_language = [float(row["tgt_dev_f1_es"]), float(row["tgt_dev_f1_en"])]

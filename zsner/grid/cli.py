@@ -4,6 +4,7 @@
     zsner grid SPEC --address HEAD:6379                                  # an existing Ray cluster
     zsner grid --backend classic --pairs en-es,en-nl --modes shared --seeds 3 --flags "--epochs 10"
     zsner grid SPEC --dry-run                                            # the runs' commands, nothing run
+    zsner grid configs/grids/moon-en-xx.yaml --settings li,cl --pairs en-es   # part of a grid
 
 Flags override the spec file's fields (--flags adds to its flags). Each run is one Ray task (1 CPU, --gpus per
 run where asked) running the zsner command in its own worker process; a process that dies is retried (--retries)
@@ -34,6 +35,8 @@ def add_parser(sub):
     parser.add_argument("--cpus", type=int, default=0, help="local Ray: CPUs to use (default: all of them)")
     parser.add_argument("--overwrite", action="store_true", help="delete the grid's run folders first, then run")
     parser.add_argument("--dry-run", action="store_true", help="print each step's zsner command; run nothing")
+    parser.add_argument("--settings", dest="only_settings", default="", metavar="NAMES",
+                        help="comma-separated: run only these settings of the spec file")
     add_config_arguments(parser, GridSpec, skip=("settings",))
     parser.set_defaults(func=run_command)
 
@@ -44,6 +47,13 @@ def run_command(args) -> None:
     added, args.flags = args.flags, None  # --flags adds to the spec file's flags (later ones win)
     spec = apply_overrides(read_spec(args.spec) if args.spec else GridSpec(), args)
     spec.flags = " ".join(part for part in (spec.flags, added) if part)
+    chosen = [name.strip() for name in args.only_settings.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in spec.settings]
+    if unknown:
+        raise ZsnerError(f"--settings: {unknown[0]!r} is not a setting of the spec "
+                         f"({', '.join(spec.settings) or 'it has none'})", args.spec)
+    if chosen:
+        spec.settings = {name: spec.settings[name] for name in chosen}
     try:
         plan = expand(check(spec))
     except ZsnerError as err:

@@ -157,7 +157,8 @@ def expand(spec: GridSpec) -> GridPlan:
     for setting, setting_flags in spec.setting_list():
         for src, tgt in spec.pair_list():
             for mode in spec.mode_list():
-                label = f"{src}-{tgt}-{mode}" + (f"-{setting}" if setting else "")
+                pair = f"{src}-{tgt}".replace(",", "+")
+                label = f"{pair}-{mode}" + (f"-{setting}" if setting else "")
                 command = [BACKEND_COMMANDS[spec.backend], "--src", src, "--tgt", tgt, "--mode", mode, *common,
                            *setting_flags]
                 if spec.backend == "classic":
@@ -165,7 +166,7 @@ def expand(spec: GridSpec) -> GridPlan:
                                         "--seeds", str(spec.seeds)], label, spec.gpus)
                     continue
                 for seed in range(spec.first_seed, spec.first_seed + spec.seeds):
-                    folder = spec.folder / f"{src}-{tgt}-transformer-{mode}" \
+                    folder = spec.folder / f"{pair}-transformer-{mode}" \
                         f"{'-' + setting if setting else ''}-seed{seed}"
                     run = (*command, "--seed", str(seed), "--out", str(folder), *RUN_FLAGS)
                     parse_command(run)

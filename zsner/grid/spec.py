@@ -26,7 +26,7 @@ GRID_FLAGS = ("src", "tgt", "mode", "seed", "seeds", "out", "overwrite", "resume
 class GridSpec:
     name: str = "grid"  # default folder: runs/grid-NAME
     backend: str = "classic"  # classic (zsner transfer) | transformer (zsner transformer)
-    pairs: str = "en-es"  # comma-separated SRC-TGT pairs (a file may give a list)
+    pairs: str = "en-es"  # comma-separated SRC-TGT pairs (a file may give a list); en+es+nl-de: several languages
     modes: str = ""  # comma-separated variants / modes; empty: augmented (classic) or zero-shot (transformer)
     seeds: int = 1  # seeds first_seed .. first_seed + seeds - 1 of each pair, mode and setting
     first_seed: int = 1
@@ -44,12 +44,16 @@ class GridSpec:
         return _items(self.modes) or ["augmented" if self.backend == "classic" else "zero-shot"]
 
     def pair_list(self) -> list[tuple[str, str]]:
+        """(src, tgt) of each pair, each side a comma-separated language list (``+`` joins languages in a pair:
+        ``en+es+nl-de`` trains on three and tests on German; transformer backend)."""
         pairs = []
         for pair in _items(self.pairs):
             src, _, tgt = pair.partition("-")
-            if not src or not tgt:
-                raise ZsnerError(f"pairs: {pair!r} is not SRC-TGT (e.g. en-es)")
-            pairs.append((src, tgt))
+            if not src or not tgt or "" in src.split("+") + tgt.split("+"):
+                raise ZsnerError(f"pairs: {pair!r} is not SRC-TGT (e.g. en-es, or en+es+nl-de)")
+            if self.backend == "classic" and "+" in pair:
+                raise ZsnerError(f"pairs: {pair!r}: the classic backend transfers from one language to one")
+            pairs.append((src.replace("+", ","), tgt.replace("+", ",")))
         return pairs
 
     def setting_list(self) -> list[tuple[str, list[str]]]:

@@ -413,9 +413,11 @@ class FineTuning:
         config = self.config
         options = dict(batch_size=config.eval_batch_size, device=self.device, amp=config.amp)
         scores: dict[str, list[float]] = {"src": [], "tgt": []}
-        target_dev = {}
-        for dev in self.dev_sets:
-            metrics, predicted, _ = evaluate(self.model, dev.corpus, dev.gold, **options)
+        target_dev, scored = {}, {}
+        for dev in self.dev_sets:  # a language that is both source and target: its dev set is scored once
+            if dev.lang not in scored:
+                scored[dev.lang] = evaluate(self.model, dev.corpus, dev.gold, **options)[:2]
+            metrics, predicted = scored[dev.lang]
             scores[dev.role].append(metrics["micro"]["f1"])
             if dev.role == "tgt":
                 target_dev[dev.lang] = (metrics, predicted)
