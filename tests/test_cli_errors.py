@@ -281,6 +281,8 @@ def bad(tmp_path_factory):
     (root / "text.txt").write_text("Peter lives in Paris\n")
     (root / "list.json").write_text("[1, 2]")
     (root / "types.json").write_text('{"max_vocab": "many"}')
+    (root / "broken.json").write_text('{"epochs": 3,\n "init": }')
+    (root / "direction.json").write_text('{"direction": "src-tgt"}')
     for name, text in {"broken": '{"train": {"epochs": 3', "types": '{"train": {"epochs": "three"}}'}.items():
         (root / f"resume-{name}").mkdir()
         (root / f"resume-{name}/config.json").write_text(text)
@@ -343,7 +345,7 @@ BAD_INPUT = {
     "map_config_wrong_type": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config "
                               "{root}/types.json --out {out}", "types.json", "max_vocab must be an integer"),
     "train_resume_corrupt_config": ("train --resume {root}/resume-broken --data-dir {root}/data --no-progress",
-                                    "resume-broken/config.json", "cannot read the run configuration"),
+                                    "resume-broken/config.json:1", "the run configuration is not valid JSON"),
     "train_resume_config_types": ("train --resume {root}/resume-types --data-dir {root}/data --no-progress",
                                   "resume-types/config.json", "train.epochs must be an integer"),
     "transfer_unfinished_mapping": ("transfer --src en --tgt en --data-dir {root}/data --mapping-dir {root}/data "
@@ -362,7 +364,14 @@ BAD_INPUT = {
                                 "--out {out}", "none", "no Hugging Face model folder"),
     "project_malicious_tagger": ("project --parallel {root}/par-good --tagger {root}/evil.pt --out {out}",
                                  "evil.pt", "refused"),
-    "compare_corrupt_run": ("compare {root}/run-bad --out {out}", "run-bad/results.json", "unreadable run file"),
+    "compare_corrupt_run": ("compare {root}/run-bad --out {out}", "run-bad/results.json:1",
+                            "the run file is not valid JSON"),
+    "transfer_mapping_config_broken": ("transfer --src en --tgt en --data-dir {root}/data --mapping-config "
+                                       "{root}/broken.json --out {out}", "broken.json:2",
+                                       "the mapping config is not valid JSON"),
+    "transfer_mapping_config_direction": ("transfer --src en --tgt en --data-dir {root}/data --mapping-config "
+                                          "{root}/direction.json --out {out}", "direction.json",
+                                          "the mapping direction is --direction's"),
     "cluster_unknown_language": ("cluster --model {root}/tiny --langs sw,xx --data-dir {root}/data --out {out}",
                                  None, "unknown WikiAnn language 'xx'"),
     "cluster_k_above_languages": ("cluster --model {root}/tiny --langs sw,yo --k 3 --data-dir {root}/data "

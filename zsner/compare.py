@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .errors import ZsnerError
+from .jsonfile import read_json
 
 CRITERIA = ("src-dev", "tgt-dev", "tgt-test")
 DASH = "–"
@@ -27,16 +28,6 @@ DASH = "–"
 _INCIDENTAL = {"seed", "init", "data_dir", "threads", "device", "amp", "progress", "save_checkpoints"}
 E5_NOTE = ("multilingual E5 is a contrastively trained sentence-embedding encoder, not mBERT or XLM-R: its rows "
            "are not comparable with the papers' mBERT/XLM-R figures.")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ZsnerError(f"unreadable run file ({err.__class__.__name__}: {err})", path) from None
-    if not isinstance(data, dict):
-        raise ZsnerError("run file does not hold a JSON object", path)
-    return data
 
 
 def _stats(values: list) -> dict | None:
@@ -115,7 +106,7 @@ def _transformer_rows(path: Path, metrics: dict) -> list[dict]:
     targets = [lang for lang in targets if lang]
     if not src or not targets:
         raise ZsnerError("metrics.json lacks src / tgt", path / "metrics.json")
-    config = _read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    config = read_json(path / "config.json", "run file") if (path / "config.json").is_file() else {}
     key = json.dumps({section: {k: v for k, v in values.items() if k not in _INCIDENTAL}
                       for section, values in config.items() if isinstance(values, dict)}, sort_keys=True)
     speed = metrics.get("speed") or {}
@@ -138,11 +129,11 @@ def load_run(path) -> list[dict]:
         raise ZsnerError("no such run folder", path)
     try:
         if (path / "results.json").is_file():
-            results = _read_json(path / "results.json")
+            results = read_json(path / "results.json", "run file")
             if "summaries" in results:
                 return _classic_rows(path, results)
         if (path / "metrics.json").is_file():
-            metrics = _read_json(path / "metrics.json")
+            metrics = read_json(path / "metrics.json", "run file")
             if "criteria" in metrics and ("speed" in metrics or metrics.get("backend") == "transformer"):
                 return _transformer_rows(path, metrics)
     except (KeyError, TypeError, AttributeError, ValueError) as err:

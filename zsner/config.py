@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 from .errors import ZsnerError
+from .jsonfile import read_json
 
 
 @dataclass
@@ -126,12 +125,7 @@ def resume_overrides(args: argparse.Namespace, classes, safe, run_dir, also=()) 
 
 def load_configs(path, **classes) -> dict:
     """The named configs of a run folder's ``config.json``; a damaged file stops with one line naming it."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ZsnerError(f"cannot read the run configuration: {err}", path) from None
-    if not isinstance(data, dict):
-        raise ZsnerError("damaged run configuration: not a JSON object", path)
+    data = read_json(path, "run configuration")
     for name, cls in classes.items():
         values = data.get(name, {})
         if not isinstance(values, dict):

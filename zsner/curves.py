@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .errors import ZsnerError
+from .jsonfile import read_json
 
 RUNTIME_FIELDS = {"data_dir", "threads", "device", "progress", "save_checkpoints", "eval_batch_size", "mapping_dir"}
 MAX_DEFAULT_FIELDS = 3
@@ -36,12 +37,9 @@ def _read_text(path: Path) -> str:
 
 def read_config(path: Path) -> dict:
     """``config.json`` flattened to ``{field: value}`` and ``{section.field: value}`` (first section wins)."""
-    try:
-        data = json.loads(_read_text(path))
-    except json.JSONDecodeError as err:
-        raise ZsnerError(f"not JSON ({err})", path) from None
-    if not isinstance(data, dict):
-        raise ZsnerError("config.json does not hold a JSON object", path)
+    if not path.is_file():
+        raise ZsnerError("missing run file", path)
+    data = read_json(path, "run configuration")
     flat: dict = {}
     for section, values in data.items():
         if isinstance(values, dict):

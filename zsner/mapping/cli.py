@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..errors import ZsnerError
+from ..jsonfile import read_json
 from .config import DICO_BUILDS, DIRECTIONS, FALLBACKS, INITS, MappingConfig
 
 # flag -> config field, for the flags that only override a config value
@@ -102,9 +103,7 @@ def _config(args) -> MappingConfig:
     config = MappingConfig()
     if args.config:
         try:
-            config = MappingConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ZsnerError(f"cannot read mapping config: {err}", args.config) from None
+            config = MappingConfig.from_dict(read_json(args.config, "mapping config", expect=None))
         except ZsnerError as err:  # a field of the wrong type or out of range: name the file
             raise ZsnerError(str(err), args.config) from None
     changes = {field: getattr(args, flag) for flag, field in _OVERRIDES.items()}

@@ -7,7 +7,6 @@ training sentences are read with ``labelled=False``: their tag column never reac
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ..data.tags import chunks, tag_set
 from ..data.vocab import Vocabulary, build_word_vocab, char_vocab, embedding_matrix, random_rows
 from ..embeddings import load_vectors
 from ..errors import ZsnerError
+from ..jsonfile import read_json
 from ..resources import dictionary_path, embedding_path
 from ..train.prepare import Vocabs, read_splits
 
@@ -74,12 +74,7 @@ def read_mapping_config(path: str) -> dict:
 
     if not path:
         return {}
-    try:
-        values = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise ZsnerError(f"unreadable mapping config ({type(err).__name__})", path) from None
-    except json.JSONDecodeError as err:
-        raise ZsnerError(f"not JSON: {err.msg}", path, err.lineno) from None
+    values = read_json(path, "mapping config", expect=None)
     if isinstance(values, dict) and "direction" in values:
         raise ZsnerError("the mapping direction is --direction's, not the mapping config's", path)
     try:
