@@ -60,6 +60,7 @@ def one_line_error(result, command: str, path: Path, line):
     if path is not None:  # None: the error is about a flag, not a file
         where = f"{path}:{line}: " if line is not None else f"{path}: "
         assert where in lines[0], (where, lines[0])
+        assert lines[0].count(str(path).split(":")[0]) == 1, lines[0]  # named once, not once per layer
     return lines[0]
 
 
@@ -340,6 +341,8 @@ BAD_INPUT = {
                                      "--out {out}", "no-data", "no such data folder"),
     "map_config_not_an_object": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config "
                                  "{root}/list.json --out {out}", "list.json", "expected a JSON object"),
+    "map_config_broken": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config {root}/broken.json "
+                          "--out {out}", "broken.json:2", "the mapping config is not valid JSON"),
     "map_dimension_mismatch": ("map --src-emb {root}/data/embeddings/en.vec --tgt-emb {root}/wrong.vec --init "
                                "identical --out {out}", "wrong.vec", "target vectors are 7-d, source vectors 20-d"),
     "map_config_wrong_type": ("map --src-emb {root}/wrong.vec --tgt-emb {root}/wrong.vec --config "

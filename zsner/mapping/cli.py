@@ -102,8 +102,9 @@ def run(args) -> None:
 def _config(args) -> MappingConfig:
     config = MappingConfig()
     if args.config:
+        values = read_json(args.config, "mapping config", expect=None)  # its errors name the file already
         try:
-            config = MappingConfig.from_dict(read_json(args.config, "mapping config", expect=None))
+            config = MappingConfig.from_dict(values)
         except ZsnerError as err:  # a field of the wrong type or out of range: name the file
             raise ZsnerError(str(err), args.config) from None
     changes = {field: getattr(args, flag) for flag, field in _OVERRIDES.items()}
