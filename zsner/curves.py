@@ -26,9 +26,14 @@ MAX_DEFAULT_FIELDS = 3
 X_AXES = {"step": "optimizer step", "epoch": "epoch"}
 
 
-def _read_text(path: Path) -> str:
+def _existing(path: Path) -> Path:
     if not path.is_file():
         raise ZsnerError("missing run file", path)
+    return path
+
+
+def _read_text(path: Path) -> str:
+    _existing(path)
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -37,9 +42,7 @@ def _read_text(path: Path) -> str:
 
 def read_config(path: Path) -> dict:
     """``config.json`` flattened to ``{field: value}`` and ``{section.field: value}`` (first section wins)."""
-    if not path.is_file():
-        raise ZsnerError("missing run file", path)
-    data = read_json(path, "run configuration")
+    data = read_json(_existing(path), "run configuration")
     flat: dict = {}
     for section, values in data.items():
         if isinstance(values, dict):

@@ -92,8 +92,8 @@ def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig,
     unlabelled_words = {}
     if aux or config.mode == "augmented":
         unlabelled_words = {lang: read_unlabelled(lang, "train", config.unlabelled_limit, data_dir) for lang in targets}
-    dev = {(role, lang): read_split(lang, "dev", config.eval_limit, data_dir)
-           for role, langs in (("src", sources), ("tgt", targets)) for lang in langs}
+    dev_of = {lang: read_split(lang, "dev", config.eval_limit, data_dir) for lang in dict.fromkeys(sources + targets)}
+    dev = {(role, lang): dev_of[lang] for role, langs in (("src", sources), ("tgt", targets)) for lang in langs}
     tests = {lang: read_split(lang, "test", config.eval_limit, data_dir) for lang in targets}
     languages = list(dict.fromkeys(sources + targets)) if "li" in aux else []
     if "li" in aux and len(languages) < 2:
@@ -126,7 +126,11 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     if unlabelled_words:
         unlabelled = corpus([w for words in unlabelled_words.values() for w in words],
                             [lang for lang, words in unlabelled_words.items() for _ in words])
-    dev_sets = [DevSet(lang, role, corpus([s.words for s in sentences], lang), [s.tags for s in sentences])
+    dev_corpora = {}  # a language that is both source and target: one encoded dev set for both roles
+    for (_, lang), sentences in dev.items():
+        if lang not in dev_corpora:
+            dev_corpora[lang] = corpus([s.words for s in sentences], lang)
+    dev_sets = [DevSet(lang, role, dev_corpora[lang], [s.tags for s in sentences])
                 for (role, lang), sentences in dev.items()]
     log.info("data: %d source sentences (%d windows), %d unlabelled target sentences, dev %s, test %s",
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,

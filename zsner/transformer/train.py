@@ -414,7 +414,7 @@ class FineTuning:
         options = dict(batch_size=config.eval_batch_size, device=self.device, amp=config.amp)
         scores: dict[str, list[float]] = {"src": [], "tgt": []}
         target_dev, scored = {}, {}
-        for dev in self.dev_sets:  # a language that is both source and target: its dev set is scored once
+        for dev in self.dev_sets:  # a language that is both source and target: its dev set (shared) scored once
             if dev.lang not in scored:
                 scored[dev.lang] = evaluate(self.model, dev.corpus, dev.gold, **options)[:2]
             metrics, predicted = scored[dev.lang]
