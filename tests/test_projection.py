@@ -358,6 +358,22 @@ def test_assemble_counts_and_identical_precision():
     assert len(dev) == 1 and sorted(train + dev, key=lambda s: s.line) == kept
 
 
+def test_cased_only_writes_lowercase_spans_as_o_and_counts_them():
+    pairs = [Pair(0, ["Spanish", "firm", "Telefónica"], ["la", "firma", "española", "Telefónica"]),
+             Pair(1, ["the", "euro", "zone"], ["la", "zona", "euro"]),
+             Pair(2, ["in", "Greek"], ["en", "ελληνικά"])]
+    entities = [[("MISC", 0, 1), ("ORG", 2, 3)], [("MISC", 1, 3)], [("MISC", 1, 2)]]
+    projections = [[Projection("MISC", 0, 1, 2, 3), Projection("ORG", 2, 3, 3, 4)],
+                   [Projection("MISC", 1, 3, 1, 3)], [Projection("MISC", 1, 2, 1, 2)]]
+    plain, plain_stats = assemble(pairs, entities, projections)
+    kept, stats = assemble(pairs, entities, projections, cased_only=True)
+    assert [s.tags for s in plain] == [["O", "O", "B-MISC", "B-ORG"], ["O", "B-MISC", "I-MISC"], ["O", "B-MISC"]]
+    assert [s.tags for s in kept] == [["O", "O", "O", "B-ORG"], ["O", "O", "O"], ["O", "O"]]  # no case: gone too
+    assert stats["sentences"] == plain_stats["sentences"]  # sentences are kept, only the spans go
+    assert stats["entities"]["projected"] == {"ORG": 1} and stats["entities"]["uncased_written_o"] == {"MISC": 3}
+    assert "uncased_written_o" not in plain_stats["entities"]
+
+
 def test_classic_tagger_run_folder_tags_source_sentences(tmp_path):
     from zsner.config import TaggerConfig
     from zsner.data.vocab import Vocabulary

@@ -40,6 +40,8 @@ class ProjectionConfig:
     length_ratio: float = 2.0  # implausible: max(len) > ratio * min(len) + length_slack (source vs target words)
     length_slack: int = 1
     keep_empty: bool = True  # keep pairs whose source side has no entity (all-O target sentences)
+    cased_only: bool = False  # a projected span without a capitalised target word is written as O (targets whose
+    # guidelines tag proper names only, e.g. CoNLL-2002 Spanish; wrong for German CoNLL and scripts without case)
     # entity-alignment model
     aligner_examples: int = 30000  # training examples (positives + negatives)
     negative_share: float = 0.25

@@ -13,14 +13,15 @@ from ..atomic import write_json, write_text
 from ..data.conll import Sentence, write_conll
 from .examples import identical_span
 from .parallel import Pair
-from .spans import Projection, sentence_tags
+from .spans import Projection, sentence_tags, uncased
 
 
 def assemble(pairs: list[Pair], entities: list[list[tuple[str, int, int]]], projections: list[list[Projection] | None],
-             keep_empty: bool = True) -> tuple[list[Sentence], dict]:
-    """Target sentences with projected IOB2 tags (``Sentence.line``: the pair's 1-based line) and the counts."""
+             keep_empty: bool = True, cased_only: bool = False) -> tuple[list[Sentence], dict]:
+    """Target sentences with projected IOB2 tags (``Sentence.line``: the pair's 1-based line) and the counts.
+    ``cased_only``: projected entities without a capitalised target word are written as O (counted per type)."""
     kept, dropped = [], Counter()
-    source_types, projected_types, failed = Counter(), Counter(), Counter()
+    source_types, projected_types, failed, written_o = Counter(), Counter(), Counter(), Counter()
     empty = 0
     for pair, spans, projected in zip(pairs, entities, projections):
         source_types.update(kind for kind, _, _ in spans)
@@ -36,8 +37,12 @@ def assemble(pairs: list[Pair], entities: list[list[tuple[str, int, int]]], proj
         if tags is None:
             dropped[reason] += 1
             continue
+        lower = uncased(projected, pair.tgt) if cased_only else []
+        if lower:
+            written_o.update(p.kind for p in lower)
+            tags, _ = sentence_tags([p for p in projected if p not in lower], len(pair.tgt))
         kept.append(Sentence(pair.tgt, tags, pair.line + 1))
-        projected_types.update(p.kind for p in projected)
+        projected_types.update(p.kind for p in projected if p not in lower)
     stats = {
         "sentences": {"used": len(pairs), "kept": len(kept), "kept_with_entities": len(kept) - empty,
                       "kept_without_entities": empty, "dropped": sum(dropped.values()),
@@ -45,6 +50,8 @@ def assemble(pairs: list[Pair], entities: list[list[tuple[str, int, int]]], proj
         "entities": {"source": dict(sorted(source_types.items())), "projected": dict(sorted(projected_types.items())),
                      "failed_by_reason": dict(sorted(failed.items()))},
     }
+    if cased_only:
+        stats["entities"]["uncased_written_o"] = dict(sorted(written_o.items()))
     return kept, stats
 
 
@@ -111,6 +118,9 @@ def summary_text(stats: dict) -> str:
         f"projected entities (kept sentences): {types(entities['projected'])}",
         f"entity failures: {types(entities['failed_by_reason'])}",
     ]
+    if "uncased_written_o" in entities:
+        lines.append(f"projected without a capitalised word, written as O (--cased-only): "
+                     f"{types(entities['uncased_written_o'])}")
     for name, row in stats["identical_string_precision"].items():
         lines.append(f"identical-string precision ({name} pairs): {row['precision']}% of {row['projected']} "
                      f"projected ({row['entities']} entities spelt the same on both sides, {row['projected_share']}% "

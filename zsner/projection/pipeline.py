@@ -73,7 +73,7 @@ def project(config: ProjectionConfig, out_dir, overwrite: bool = False, data_dir
     else:
         projections, stats["aligner_training"] = entity_projections(pairs, entities, similar, heldout,
                                                                     encoder_folder, config, device, seconds, started)
-    kept, counts = assemble(pairs, entities, projections, config.keep_empty)
+    kept, counts = assemble(pairs, entities, projections, config.keep_empty, config.cased_only)
     if not kept:
         raise ZsnerError("no sentence survived the projection (no pair kept); nothing written", out)
     stats.update(counts)

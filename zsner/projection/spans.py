@@ -5,6 +5,8 @@ Rules, per entity: no target word -> ``unaligned``; the span is ``[min, max]`` o
 is taken in only when its words are aligned to nothing outside the entity (and ``fill_gaps`` is on), else
 ``broken``; source and target lengths with ``max > ratio * min + slack`` -> ``length``; spans of two entities
 that overlap -> ``ambiguous`` (both). A sentence with any failed entity is dropped (its first failure's reason).
+Optionally (``cased``), a projected span without a capitalised target word is written as O: the target's
+guidelines tag proper names only (Spanish "español" is not an entity where English "Spanish" is MISC).
 """
 from __future__ import annotations
 
@@ -87,9 +89,19 @@ def from_alignment(entities: list[tuple[str, int, int]], aligned, *, fill_gaps: 
     return mark_overlaps(projections)
 
 
+def cased(words: list[str]) -> bool:
+    """Whether any of ``words`` starts with an uppercase letter (never true in a script without case)."""
+    return any(word[:1].isupper() for word in words)
+
+
 def sentence_tags(projections: list[Projection], length: int) -> tuple[list[str] | None, str]:
     """``(IOB2 target tags, "")`` when every entity was projected, else ``(None, first failure's reason)``."""
     for projection in projections:
         if not projection.ok:
             return None, projection.reason
     return from_chunks([(p.kind, p.tgt_start, p.tgt_end) for p in projections], length, "iob2"), ""
+
+
+def uncased(projections: list[Projection], words: list[str]) -> list[Projection]:
+    """The projected entities whose target span has no capitalised word."""
+    return [p for p in projections if p.ok and not cased(words[p.tgt_start:p.tgt_end])]
