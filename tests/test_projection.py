@@ -372,6 +372,12 @@ def test_cased_only_writes_lowercase_spans_as_o_and_counts_them():
     assert stats["sentences"] == plain_stats["sentences"]  # sentences are kept, only the spans go
     assert stats["entities"]["projected"] == {"ORG": 1} and stats["entities"]["uncased_written_o"] == {"MISC": 3}
     assert "uncased_written_o" not in plain_stats["entities"]
+    failed = [Pair(3, ["Spanish", "Oslo"], ["español", "x"])]  # a failed entity still drops its sentence
+    kept, stats = assemble(failed, [[("MISC", 0, 1), ("LOC", 1, 2)]],
+                           [[Projection("MISC", 0, 1, 0, 1), Projection("LOC", 1, 2, reason="unaligned")]],
+                           cased_only=True)
+    assert kept == [] and stats["sentences"]["dropped_by_reason"] == {"unaligned": 1}
+    assert stats["entities"]["uncased_written_o"] == {}
 
 
 def test_classic_tagger_run_folder_tags_source_sentences(tmp_path):

@@ -33,16 +33,15 @@ def assemble(pairs: list[Pair], entities: list[list[tuple[str, int, int]]], proj
                 dropped["no-entity"] += 1
             continue
         failed.update(p.reason for p in projected if not p.ok)
-        tags, reason = sentence_tags(projected, len(pair.tgt))
+        lower = uncased(projected, pair.tgt) if cased_only else []  # projected (ok) spans only: failures stay
+        written = [p for p in projected if p not in lower]
+        tags, reason = sentence_tags(written, len(pair.tgt))
         if tags is None:
             dropped[reason] += 1
             continue
-        lower = uncased(projected, pair.tgt) if cased_only else []
-        if lower:
-            written_o.update(p.kind for p in lower)
-            tags, _ = sentence_tags([p for p in projected if p not in lower], len(pair.tgt))
+        written_o.update(p.kind for p in lower)
         kept.append(Sentence(pair.tgt, tags, pair.line + 1))
-        projected_types.update(p.kind for p in projected if p not in lower)
+        projected_types.update(p.kind for p in written)
     stats = {
         "sentences": {"used": len(pairs), "kept": len(kept), "kept_with_entities": len(kept) - empty,
                       "kept_without_entities": empty, "dropped": sum(dropped.values()),
