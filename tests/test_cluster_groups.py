@@ -128,3 +128,31 @@ def test_groups_command_end_to_end(tmp_path, capsys, monkeypatch):
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")}
     assert main([str(arg) for arg in argv]) == 0  # every run reused
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")} == stamps
+
+
+def test_groups_on_local_ray_give_the_same_runs_in_the_same_folders(tmp_path, capsys):
+    pytest.importorskip("ray")
+    langs = ("sw", "yo")
+    data = write_wikiann(tmp_path / "data", langs, sizes=(8, 4, 4))
+    words = [line.split("\t")[0].split(":", 1)[1] for lang in langs
+             for line in (data / "wikiann" / lang / "train").read_text().splitlines() if line]
+    model = build_tiny_model(tmp_path / "model", words, layers=1, hidden=8)
+    argv = ["groups", "--model", model, "--langs", ",".join(langs), "--grouping", "per-language,all",
+            "--max-train", "8", "--max-eval", "4", "--epochs", "1", "--batch-size", "8", "--window", "16",
+            "--overlap", "2", "--data-dir", data, "--no-progress", "--device", "cpu", "--threads", "1"]
+    ray_out, here = tmp_path / "ray", tmp_path / "here"
+    assert main([str(arg) for arg in (*argv, "--out", ray_out, "--ray", "--cpus", "2")]) == 0, capsys.readouterr()
+    assert main([str(arg) for arg in (*argv, "--out", here)]) == 0
+    on_ray, in_process = (json.loads((out / "results.json").read_text()) for out in (ray_out, here))
+    assert on_ray == in_process and on_ray["runs"] == ["sw/seed1", "yo/seed1", "sw-yo/seed1"]
+    assert sorted(path.name for path in (ray_out / "logs").iterdir()) == ["sw-yo_seed1.log", "sw_seed1.log",
+                                                                          "yo_seed1.log"]
+    for name in on_ray["runs"]:  # the same training, step by step (all but the timing column)
+        rows = [[row.split("\t") for row in (out / "runs" / name / "loss.tsv").read_text().splitlines()]
+                for out in (ray_out, here)]
+        timing = rows[0][0].index("train_seconds")
+        losses = [[row[:timing] + row[timing + 1:] for row in table] for table in rows]
+        assert losses[0] == losses[1] and len(losses[0]) > 1 and float(losses[0][1][4]) > 0, name
+    stamps = {p: p.stat().st_mtime_ns for p in (ray_out / "runs").rglob("metrics.json")}
+    assert main([str(arg) for arg in (*argv, "--out", ray_out)]) == 0  # in process: Ray's runs are reused
+    assert {p: p.stat().st_mtime_ns for p in (ray_out / "runs").rglob("metrics.json")} == stamps

@@ -157,6 +157,40 @@ def test_a_transformer_attempt_resumes_restarts_or_reuses_by_its_folder(tmp_path
     assert attempt_command(transfer, folder) == transfer  # a classic run resumes by itself
 
 
+
+def _changed(config):
+    """``config`` with every field moved off its default (a negative int, a float that needs repr, a string
+    that starts with a dash)."""
+    import dataclasses
+
+    new = {}
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        new[item.name] = (not value if isinstance(value, bool) else -value - 3 if isinstance(value, int)
+                          else value * 2 + 1 / 3 if isinstance(value, float) else f"-{value} x")
+    return dataclasses.replace(config, **new)
+
+
+def test_override_flags_rebuild_a_config_through_the_zsner_parser():
+    from zsner.config import apply_overrides, override_flags
+    from zsner.grid.plan import parse_command
+    from zsner.transformer.config import TransformerConfig, TransformerTrainConfig
+
+    assert override_flags(TransformerConfig()) == [] and override_flags(TransformerTrainConfig()) == []
+    model, train = _changed(TransformerConfig()), _changed(TransformerTrainConfig())
+    words = [*override_flags(model), *override_flags(train)]
+    assert len(words) == len(vars(model)) + len(vars(train))
+    args = parse_command(("transformer", *words))
+    assert apply_overrides(TransformerConfig(), args) == model
+    assert apply_overrides(TransformerTrainConfig(), args) == train
+    one = apply_overrides(TransformerTrainConfig(), parse_command(("transformer", "--epochs=7", "--amp=false")))
+    assert override_flags(one) == ["--epochs=7", "--amp=false"]
+    from zsner.mapping.config import MappingConfig
+
+    with pytest.raises(ZsnerError, match="eval_ks has no command-line form"):
+        override_flags(MappingConfig(eval_ks=(1, 5)))
+
+
 def _write(path, text):
     path.write_text(text, encoding="utf-8")
     return path

@@ -71,7 +71,7 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path):
     data = write_language(tmp_path / "data")
     first = train_supervised(small_train(epochs=1), SMALL, tmp_path / "a", data_dir=data, progress_bars=False)
     second = train_supervised(small_train(epochs=1), SMALL, tmp_path / "b", data_dir=data, progress_bars=False)
-    other = train_supervised(small_train(epochs=1, seed=4), SMALL, tmp_path / "c", data_dir=data, progress_bars=False)
+    train_supervised(small_train(epochs=1, seed=4), SMALL, tmp_path / "c", data_dir=data, progress_bars=False)
     assert first["dev"] == second["dev"] and first["test"] == second["test"]
     assert (tmp_path / "a" / "loss.tsv").read_text() == (tmp_path / "b" / "loss.tsv").read_text()
     assert (tmp_path / "a" / "loss.tsv").read_text() != (tmp_path / "c" / "loss.tsv").read_text()

@@ -169,3 +169,18 @@ def apply_overrides(config, args: argparse.Namespace):
         if value is not None:
             changes[item.name] = value
     return dataclasses.replace(config, **changes)
+
+
+def override_flags(config) -> list[str]:
+    """The inverse of ``apply_overrides``: ``--field-name=VALUE`` for each field that differs from its default,
+    so that a command line rebuilds ``config`` (how a config built in one process becomes another's command)."""
+    words = []
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if value == item.default and type(value) is type(item.default):
+            continue
+        if isinstance(value, (tuple, list, dict)):
+            raise ZsnerError(f"{item.name} has no command-line form ({value!r})")
+        text = str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else value
+        words.append(f"--{item.name.replace('_', '-')}={text}")
+    return words

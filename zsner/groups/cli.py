@@ -2,6 +2,8 @@
 
     zsner groups --model PATH --grouping per-language,family,cluster:runs/clusters/groups.json,all \\
         --max-train 1000 --seeds 1,2 --freeze-layers 6 --out runs/groups
+    zsner groups ... --ray                      # the runs as Ray tasks on this machine's cores (one each)
+    zsner groups ... --address HEAD:6379 --gpus 1   # ... on an existing Ray cluster, a GPU per run
 """
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ def add_parser(sub):
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder to write (group runs go to OUT/runs/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--ray", action="store_true", help="run the group runs as Ray tasks on this machine")
+    parser.add_argument("--address", default="", metavar="HOST:PORT", help="... on this Ray cluster (implies --ray)")
+    parser.add_argument("--cpus", type=int, default=0, help="local Ray: CPUs to use (default: all of them)")
+    parser.add_argument("--gpus", type=float, default=0.0, help="Ray: GPUs per run (default 0)")
     add_config_arguments(parser, GroupsConfig)
     add_config_arguments(parser, TransformerConfig)
     add_config_arguments(parser, TransformerTrainConfig, skip=SET_BY_GROUPS)
@@ -34,7 +40,9 @@ def run_command(args) -> None:
     train = apply_overrides(TransformerTrainConfig(), args)
     if args.no_progress:
         train = apply_overrides(train, argparse.Namespace(progress=False))
+    if args.cpus < 0 or args.gpus < 0:
+        raise ZsnerError("--cpus and --gpus must be >= 0")
     if not model.model:
         raise ZsnerError("--model PATH (a local Hugging Face encoder folder) is required")
-    summary = run(config, model, train, args.out)
+    summary = run(config, model, train, args.out, args.ray, args.address, args.cpus, args.gpus)
     print(f"{len(summary['runs'])} runs; tables in {args.out}/tables.md")

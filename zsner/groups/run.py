@@ -3,6 +3,10 @@
 ``OUT/config.json`` (the groups config and the base transformer configs), ``OUT/runs/<group>/seed<S>/`` (one
 `zsner transformer` run folder each: reused when finished with the same config, resumed from its checkpoint, or
 restarted), ``OUT/results.json`` (groups per grouping, Table 3, Table 4) and ``OUT/tables.md``.
+
+The runs go one after the other in this process, or (``ray``) as tasks of the grid's Ray runner, on this
+machine's cores or on a cluster (``address``): one `zsner transformer` command each, one CPU (and ``gpus``) a
+task, logs in ``OUT/logs/``, with the same folders, so either way reuses the other's finished runs.
 """
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ import logging
 from pathlib import Path
 
 from ..atomic import write_json, write_text
-from ..config import save_configs, to_dict
+from ..config import override_flags, save_configs, to_dict
 from ..data.conll import read_dataset
+from ..errors import ZsnerError
 from ..resources import SPLITS, WIKIANN
 from ..runs import claim
 from ..train.model_io import CHECKPOINT_FILE
@@ -46,15 +51,40 @@ def run_group(folder: Path, model: TransformerConfig, train: TransformerTrainCon
     return transformer_run(model, train, folder, overwrite=state == "resume", resume=resume)
 
 
-def run(config: GroupsConfig, model: TransformerConfig, train: TransformerTrainConfig, out) -> dict:
-    """Train every group of every grouping; returns what ``results.json`` holds."""
+def run_on_ray(runs: list, out: Path, address: str = "", cpus: int = 0, gpus: float = 0.0) -> dict:
+    """Every run as a task of the grid's runner (a dead process retried, resuming from its checkpoint);
+    run name -> its metrics. A run that does not finish stops the command, naming its log."""
+    from ..grid.execute import check_address, execute
+    from ..grid.plan import RUN_FLAGS, GridPlan, Step
+
+    check_address(address)
+    plan = GridPlan(out)
+    for name, (model, train) in runs:
+        folder = out / "runs" / name
+        command = ("transformer", *override_flags(model), *override_flags(train), "--out", str(folder), *RUN_FLAGS)
+        plan.add(Step("run", name, command, str(folder), gpus))
+    results = execute(plan, address, cpus)
+    failed = [result for result in results.values() if result["status"] not in ("done", "reused")]
+    if failed:
+        raise ZsnerError(f"{len(failed)} of {len(results)} group runs did not finish ({failed[0]['name']}: "
+                         f"{failed[0].get('error', '')}); logs: {out / 'logs'}")
+    return {name: json.loads((out / "runs" / name / "metrics.json").read_text(encoding="utf-8")) for name in results}
+
+
+def run(config: GroupsConfig, model: TransformerConfig, train: TransformerTrainConfig, out, ray: bool = False,
+        address: str = "", cpus: int = 0, gpus: float = 0.0) -> dict:
+    """Train every group of every grouping (on Ray when ``ray`` or ``address``); returns what ``results.json``
+    holds."""
     plan = make_plan(config)
     runs = group_runs(plan, model, train, config.max_train, config.max_eval)
     check_inputs(plan, model, train)
     out = Path(out)
     save_configs(out / "config.json", groups=config, model=model, train=train)
-    results = {name: run_group(out / "runs" / name, model_config, train_config)
-               for name, (model_config, train_config) in runs}
+    if ray or address:
+        results = run_on_ray(runs, out, address, cpus, gpus)
+    else:
+        results = {name: run_group(out / "runs" / name, model_config, train_config)
+                   for name, (model_config, train_config) in runs}
     tables = {"table3": table3(plan, results), "table4": table4(plan, results)}
     text = markdown(tables["table3"], "Table 3: test F1 per language and grouping (mean ± std over seeds "
                                       f"{', '.join(map(str, plan.seeds))}; max {config.max_train} training "
