@@ -141,6 +141,8 @@ def test_groups_on_local_ray_give_the_same_runs_in_the_same_folders(tmp_path, ca
             "--max-train", "8", "--max-eval", "4", "--epochs", "1", "--batch-size", "8", "--window", "16",
             "--overlap", "2", "--data-dir", data, "--no-progress", "--device", "cpu", "--threads", "1"]
     ray_out, here = tmp_path / "ray", tmp_path / "here"
+    assert main([str(arg) for arg in (*argv, "--out", ray_out, "--address", "127.0.0.1:1")]) == 2
+    assert "no Ray cluster answers at 127.0.0.1:1" in capsys.readouterr().err and not ray_out.exists()
     assert main([str(arg) for arg in (*argv, "--out", ray_out, "--ray", "--cpus", "2")]) == 0, capsys.readouterr()
     assert main([str(arg) for arg in (*argv, "--out", here)]) == 0
     on_ray, in_process = (json.loads((out / "results.json").read_text()) for out in (ray_out, here))

@@ -157,7 +157,6 @@ def test_a_transformer_attempt_resumes_restarts_or_reuses_by_its_folder(tmp_path
     assert attempt_command(transfer, folder) == transfer  # a classic run resumes by itself
 
 
-
 def _changed(config):
     """``config`` with every field moved off its default (a negative int, a float that needs repr, a string
     that starts with a dash)."""

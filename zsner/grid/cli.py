@@ -65,6 +65,7 @@ def run_command(args) -> None:
         return
     from .execute import check_address, execute
     from .results import write_results
+    from .tasks import unfinished
 
     check_address(args.address)
     if args.overwrite:
@@ -78,7 +79,7 @@ def run_command(args) -> None:
     clock = time.perf_counter()
     results = execute(plan, args.address, args.cpus)
     print(write_results(plan, results, time.perf_counter() - clock, dataclasses.asdict(spec)), end="")
-    failed = [name for name, result in results.items() if result["status"] not in ("done", "reused")]
+    failed = [result["name"] for result in unfinished(results.values())]
     if failed:
         raise ZsnerError(f"{len(failed)} of {len(results)} steps did not finish ({', '.join(failed[:4])}"
                          f"{', ...' if len(failed) > 4 else ''}); their logs: {plan.out / 'logs'}")

@@ -28,6 +28,7 @@ def parallel_seeds(command: list[str]) -> bool:
         return False
     from ..cli import main
     from .execute import execute
+    from .tasks import unfinished
     from .plan import transfer_configs
     from .tasks import prepare_word_space
 
@@ -48,7 +49,7 @@ def parallel_seeds(command: list[str]) -> bool:
     plan.steps = [(step, needs) for step, needs in plan.steps if step.kind == "run"]
     clock = time.perf_counter()
     results = execute(plan)
-    failed = [result for result in results.values() if result["status"] not in ("done", "reused")]
+    failed = unfinished(results.values())
     if failed:
         print(f"zsner run: {len(failed)} of {len(results)} seeds failed; see {plan.out / 'logs'}", file=sys.stderr)
         raise SystemExit(2)

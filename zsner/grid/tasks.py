@@ -23,6 +23,12 @@ from ..errors import ZsnerError
 from .plan import Step, parse_command
 
 KILL_DIR = "ZSNER_GRID_KILL_DIR"
+FINISHED = ("done", "reused")
+
+
+def unfinished(results) -> list[dict]:
+    """The step results (``run_step``'s dicts) whose step did not finish: failed or skipped."""
+    return [result for result in results if result["status"] not in FINISHED]
 
 
 def run_step(step: Step, cwd: str, log_dir: str, *needed: dict) -> dict:
@@ -34,7 +40,7 @@ def run_step(step: Step, cwd: str, log_dir: str, *needed: dict) -> dict:
     log.parent.mkdir(parents=True, exist_ok=True)
     attempt = (log.read_text(encoding="utf-8").count("=== attempt ") if log.exists() else 0) + 1
     result = {"name": step.name, "kind": step.kind, "folder": step.folder, "attempts": attempt, "log": str(log)}
-    blocked = [need["name"] for need in needed if need["status"] not in ("done", "reused")]
+    blocked = [need["name"] for need in unfinished(needed)]
     if blocked:
         return {**result, "status": "skipped", "seconds": 0.0, "error": f"needs {', '.join(blocked)}, which failed"}
     with open(log, "a", encoding="utf-8") as handle:

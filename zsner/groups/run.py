@@ -17,6 +17,7 @@ from pathlib import Path
 from ..atomic import write_json, write_text
 from ..config import override_flags, save_configs, to_dict
 from ..data.conll import read_dataset
+from ..grid.execute import check_address
 from ..errors import ZsnerError
 from ..resources import SPLITS, WIKIANN
 from ..runs import claim
@@ -54,17 +55,17 @@ def run_group(folder: Path, model: TransformerConfig, train: TransformerTrainCon
 def run_on_ray(runs: list, out: Path, address: str = "", cpus: int = 0, gpus: float = 0.0) -> dict:
     """Every run as a task of the grid's runner (a dead process retried, resuming from its checkpoint);
     run name -> its metrics. A run that does not finish stops the command, naming its log."""
-    from ..grid.execute import check_address, execute
+    from ..grid.execute import execute
     from ..grid.plan import RUN_FLAGS, GridPlan, Step
+    from ..grid.tasks import unfinished
 
-    check_address(address)
     plan = GridPlan(out)
     for name, (model, train) in runs:
         folder = out / "runs" / name
         command = ("transformer", *override_flags(model), *override_flags(train), "--out", str(folder), *RUN_FLAGS)
         plan.add(Step("run", name, command, str(folder), gpus))
     results = execute(plan, address, cpus)
-    failed = [result for result in results.values() if result["status"] not in ("done", "reused")]
+    failed = unfinished(results.values())
     if failed:
         raise ZsnerError(f"{len(failed)} of {len(results)} group runs did not finish ({failed[0]['name']}: "
                          f"{failed[0].get('error', '')}); logs: {out / 'logs'}")
@@ -78,6 +79,8 @@ def run(config: GroupsConfig, model: TransformerConfig, train: TransformerTrainC
     plan = make_plan(config)
     runs = group_runs(plan, model, train, config.max_train, config.max_eval)
     check_inputs(plan, model, train)
+    if address:  # an address nothing answers on stops here, before anything is written
+        check_address(address)
     out = Path(out)
     save_configs(out / "config.json", groups=config, model=model, train=train)
     if ray or address:
