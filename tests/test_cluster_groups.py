@@ -14,7 +14,7 @@ from zsner.errors import ZsnerError
 from zsner.groups.config import GroupsConfig
 from zsner.groups.families import LINEAGE, lineage_groups
 from zsner.groups.plan import group_runs, make_plan
-from zsner.groups.tables import table3, table4
+from zsner.groups.tables import markdown, table3, table4
 from zsner.resources import WIKIANN_LANGS
 from zsner.transformer.config import TransformerConfig, TransformerTrainConfig
 from zsner.transformer.tiny import build_tiny_model
@@ -85,6 +85,7 @@ def test_tables_on_known_values(tmp_path):
     assert rows["ja"]["cluster"]["values"] == [42, 44]
     assert rows["mean"]["per-language"]["values"] == [30, 40]  # mean over languages, per seed
     assert rows["mean"]["cluster"]["mean"] == 41.33
+    assert "| sw | 15.00 ± 7.07 | 40.00 ± 0.00 |" in markdown(rows, "Table 3")
     zero = table4(plan, results)
     assert list(zero) == ["sw", "yo"]
     assert list(zero["sw"]) == ["per-language", "cluster", "zero-shot from ja"]
@@ -124,6 +125,7 @@ def test_groups_command_end_to_end(tmp_path, capsys, monkeypatch):
     assert set(results["table4"]) == {"sw", "yo"} and "zero-shot from ja" in results["table4"]["yo"]
     tables = (out / "tables.md").read_text()
     assert "Table 3" in tables and "Table 4" in tables and "| **mean** |" in tables
+    assert "one seed, 1" in tables and "±" not in tables  # one seed: no spread of 0.00 shown
 
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("metrics.json")}
     assert main([str(arg) for arg in argv]) == 0  # every run reused

@@ -89,9 +89,10 @@ def run(config: GroupsConfig, model: TransformerConfig, train: TransformerTrainC
         results = {name: run_group(out / "runs" / name, model_config, train_config)
                    for name, (model_config, train_config) in runs}
     tables = {"table3": table3(plan, results), "table4": table4(plan, results)}
-    text = markdown(tables["table3"], "Table 3: test F1 per language and grouping (mean ± std over seeds "
-                                      f"{', '.join(map(str, plan.seeds))}; max {config.max_train} training "
-                                      "sentences per language)")
+    seeds = (f"mean ± std over seeds {', '.join(map(str, plan.seeds))}" if len(plan.seeds) > 1
+             else f"one seed, {plan.seeds[0]}")
+    text = markdown(tables["table3"], f"Table 3: test F1 per language and grouping ({seeds}; max "
+                                      f"{config.max_train} training sentences per language)")
     if tables["table4"]:
         sources, targets = plan.zero_shot
         title = (f"Table 4: {', '.join(targets)} with their own model, their cluster's, and zero-shot from the "

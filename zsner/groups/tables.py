@@ -50,10 +50,15 @@ def table4(plan: Plan, results: dict) -> dict | None:
                    for column, name in columns.items()} for lang in targets}
 
 
+def _shown(cell: dict) -> str:
+    """``mean ± std``, or the one value of a single seed (its std of 0 would read as a measured spread)."""
+    return f"{cell['mean']:.2f}" if len(cell["values"]) == 1 else f"{cell['mean']:.2f} ± {cell['std']:.2f}"
+
+
 def markdown(rows: dict, title: str) -> str:
     columns = list(next(iter(rows.values())))
     lines = [f"### {title}", "", "| lang | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row, cells in rows.items():
-        shown = [f"{cells[c]['mean']:.2f} ± {cells[c]['std']:.2f}" for c in columns]
+        shown = [_shown(cells[c]) for c in columns]
         lines.append(f"| {'**mean**' if row == 'mean' else row} | " + " | ".join(shown) + " |")
     return "\n".join(lines) + "\n"
