@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .errors import ZsnerError
 from .jsonfile import read_json
+from .report import mean_std, mean_std_text
 
 CRITERIA = ("src-dev", "tgt-dev", "tgt-test")
 DASH = "–"
@@ -33,10 +34,7 @@ E5_NOTE = ("multilingual E5 is a contrastively trained sentence-embedding encode
 def _stats(values: list) -> dict | None:
     """Mean / sample std (0 for one value) / values of the present numbers; ``None`` if there are none."""
     numbers = [float(v) for v in values if v is not None]
-    if not numbers:
-        return None
-    return {"mean": round(statistics.mean(numbers), 2),
-            "std": round(statistics.stdev(numbers), 2) if len(numbers) > 1 else 0.0, "values": numbers}
+    return mean_std(numbers) if numbers else None
 
 
 def _mean(values: list) -> float | None:
@@ -180,9 +178,7 @@ def compare_rows(run_dirs) -> list[dict]:
 
 
 def _f1_cell(stats: dict | None, seeds: int) -> str:
-    if not stats:
-        return DASH
-    return f"{stats['mean']:.2f}" if seeds <= 1 else f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+    return mean_std_text(stats, seeds) if stats else DASH
 
 
 def _number(value, digits: int) -> str:

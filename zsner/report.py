@@ -1,4 +1,4 @@
-"""Result tables (Markdown/JSON) and figures for transfer runs."""
+"""Result tables (Markdown/JSON) and figures for transfer runs; the mean ± std over seeds that every table shows."""
 from __future__ import annotations
 
 import statistics
@@ -10,15 +10,24 @@ LABELS = {"mono": "Source-Mono", "word-nochar": "Cross-Word (no char)", "word": 
 PAPER = {("es", "word"): (72.66, 70.49), ("es", "shared"): (74.39, 71.97), ("es", "augmented"): (75.93, 72.36)}
 
 
+def mean_std(values: list) -> dict:
+    """Mean and sample standard deviation (0 for one value), rounded to 2 places, with the values themselves."""
+    return {"mean": round(statistics.mean(values), 2),
+            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0, "values": values}
+
+
+def mean_std_text(stats: dict, seeds: int) -> str:
+    """``mean ± std``, or the value alone for one seed (its std of 0 would read as a measured spread)."""
+    return f"{stats['mean']:.2f}" if seeds <= 1 else f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+
+
 def aggregate(results: list[dict]) -> dict:
     """Mean, standard deviation (sample; 0 for one seed) and max of target-test F1 per criterion."""
     summary = {"seeds": [r["seed"] for r in results], "parameters": results[0]["parameters"],
                "train_seconds": round(statistics.mean(r["train_seconds"] for r in results), 1)}
     for criterion in CRITERIA_ORDER:
         values = [r["criteria"][criterion]["tgt_test_f1"] for r in results]
-        summary[criterion] = {"mean": round(statistics.mean(values), 2),
-                              "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
-                              "max": round(max(values), 2), "values": values}
+        summary[criterion] = {**mean_std(values), "max": round(max(values), 2)}
     return summary
 
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import statistics
 
+from ..report import mean_std, mean_std_text
 from ..resources import WIKIANN
 from .plan import Plan, run_name
 
 
 def test_f1(metrics: dict, lang: str) -> float:
     return metrics["selection"]["src-dev"]["test"][WIKIANN + lang]["micro"]["f1"]
-
-
-def _cell(values: list[float]) -> dict:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": round(statistics.mean(values), 2), "std": round(std, 2), "values": values}
 
 
 def table3(plan: Plan, results: dict) -> dict:
@@ -26,9 +22,9 @@ def table3(plan: Plan, results: dict) -> dict:
                            for lang in plan.langs for group in [plan.group_of(grouping, lang)]}
                     for seed in plan.seeds}
         for lang in plan.langs:
-            rows.setdefault(lang, {})[grouping] = _cell([per_seed[seed][lang] for seed in plan.seeds])
-        rows.setdefault("mean", {})[grouping] = _cell([statistics.mean(per_seed[seed].values())
-                                                       for seed in plan.seeds])
+            rows.setdefault(lang, {})[grouping] = mean_std([per_seed[seed][lang] for seed in plan.seeds])
+        rows.setdefault("mean", {})[grouping] = mean_std([statistics.mean(per_seed[seed].values())
+                                                          for seed in plan.seeds])
     return rows
 
 
@@ -46,19 +42,14 @@ def table4(plan: Plan, results: dict) -> dict | None:
     columns = {grouping: lambda lang, seed, g=grouping: own(g, lang, seed)
                for grouping in ("per-language", cluster) if grouping in plan.groupings}
     columns["zero-shot from " + "+".join(sources)] = lambda lang, seed: run_name(sources, targets, seed)
-    return {lang: {column: _cell([test_f1(results[name(lang, seed)], lang) for seed in plan.seeds])
+    return {lang: {column: mean_std([test_f1(results[name(lang, seed)], lang) for seed in plan.seeds])
                    for column, name in columns.items()} for lang in targets}
-
-
-def _shown(cell: dict) -> str:
-    """``mean ± std``, or the one value of a single seed (its std of 0 would read as a measured spread)."""
-    return f"{cell['mean']:.2f}" if len(cell["values"]) == 1 else f"{cell['mean']:.2f} ± {cell['std']:.2f}"
 
 
 def markdown(rows: dict, title: str) -> str:
     columns = list(next(iter(rows.values())))
     lines = [f"### {title}", "", "| lang | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row, cells in rows.items():
-        shown = [_shown(cells[c]) for c in columns]
+        shown = [mean_std_text(cells[c], len(cells[c]["values"])) for c in columns]
         lines.append(f"| {'**mean**' if row == 'mean' else row} | " + " | ".join(shown) + " |")
     return "\n".join(lines) + "\n"
