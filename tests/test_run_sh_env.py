@@ -35,9 +35,10 @@ def _project_copy(tmp_path: Path) -> Path:
     return root
 
 
-def _fake_python(folder: Path, log: Path, venv_fails: bool = False) -> Path:
+def _fake_python(folder: Path, log: Path, venv_fails: bool = False, pip_fails: bool = False) -> Path:
     """A python3 that records its arguments; ``-m venv DIR`` builds a venv whose python3 is this same stand-in;
-    ``-c`` import checks fail (nothing is installed); ``-m pip`` and ``-m zsner.cli`` succeed."""
+    ``-c`` import checks fail (nothing is installed); ``-m pip`` (unless ``pip_fails``) and ``-m zsner.cli``
+    succeed."""
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "python3"
     script.write_text(f"""#!/bin/bash
@@ -47,6 +48,7 @@ if [ "$1" = -m ] && [ "$2" = venv ]; then
   exit 0
 fi
 [ "$1" = -c ] && case "$2" in import\\ sys*) echo /fake/prefix; exit 0;; *) exit 1;; esac
+{'[ "$2" = pip ] && exit 1' if pip_fails else ''}
 exit 0
 """)
     script.chmod(0o755)
@@ -72,7 +74,7 @@ def test_without_an_environment_a_venv_is_created_once_and_reinstalled_only_when
     calls = log.read_text().splitlines()
     assert calls[0] == f"{fake} -m venv {root / '.venv'}"  # the system python only creates the venv
     venv_python = root / ".venv" / "bin" / "python3"
-    assert f"{venv_python} -m pip install -q -e ." in calls and calls[-1] == f"{venv_python} -m zsner.cli data en"
+    assert f"{venv_python} -m pip install -q --no-cache-dir -e ." in calls and calls[-1] == f"{venv_python} -m zsner.cli data en"
 
     log.write_text("")
     again = subprocess.run(["bash", "run.sh", "zsner", "data", "en"], cwd=root, env=env, capture_output=True,
@@ -85,7 +87,7 @@ def test_without_an_environment_a_venv_is_created_once_and_reinstalled_only_when
     changed = subprocess.run(["bash", "run.sh", "--test", "-x", "tests/test_crf.py"], cwd=root, env=env,
                              capture_output=True, text=True, timeout=60)
     assert changed.returncode == 0 and "reinstalling zsner [distributed,test,transformer]" in changed.stderr
-    assert log.read_text().splitlines() == [f'{venv_python} -m pip install -q -e .[distributed,test,transformer]',
+    assert log.read_text().splitlines() == [f'{venv_python} -m pip install -q --no-cache-dir -e .[distributed,test,transformer]',
                                             f"{venv_python} -m pytest -q -x tests/test_crf.py"]
 
 
@@ -98,7 +100,7 @@ def test_several_seeds_install_ray_for_parallel_seeds(tmp_path, seeds, extras):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     venv_python = root / ".venv" / "bin" / "python3"
-    assert f"{venv_python} -m pip install -q -e .{extras}" in log.read_text().splitlines()
+    assert f"{venv_python} -m pip install -q --no-cache-dir -e .{extras}" in log.read_text().splitlines()
 
 
 def test_an_active_environment_is_used_and_nothing_is_created(tmp_path):
@@ -125,6 +127,17 @@ def test_a_missing_venv_module_names_the_package_to_install(tmp_path):
     assert result.returncode == 2
     assert "apt-get install python3-venv" in result.stderr.splitlines()[-1]
     assert not (root / ".venv").exists()
+
+
+def test_a_failed_install_exits_2_naming_the_environment(tmp_path):
+    root, log = _project_copy(tmp_path), tmp_path / "calls.log"
+    fake = _fake_python(tmp_path / "bin", log, pip_fails=True)
+    result = subprocess.run(["bash", "run.sh", "zsner", "data", "en"], cwd=root,
+                            env=_env(f"{fake.parent}:/usr/bin:/bin"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("run.sh: installing zsner (.) into /fake/prefix failed") and "free disk there:" in last
+    assert not any("zsner.cli" in call for call in log.read_text().splitlines())  # nothing ran after the failure
 
 
 @pytest.mark.skipif(not _externally_managed(STOCK_PYTHON),
