@@ -33,14 +33,17 @@ def aggregate(results: list[dict]) -> dict:
 
 def markdown_table(src: str, tgt: str, summaries: dict) -> str:
     """Table-4-shaped: one row per variant; target-test F1 under each selection criterion (src-dev first,
-    the truly unsupervised setting), mean ± std (max) over seeds, parameter count, and the paper's figures."""
+    the truly unsupervised setting), mean ± std (max) over seeds (a variant of one seed: its value), parameter
+    count, and the paper's figures."""
     lines = [f"### {src} → {tgt}: target-test F1 (mean ± std over seeds, max in brackets)", "",
              "| variant | seeds | src-dev selection | tgt-dev selection | tgt-test (oracle) | trainable params | "
              "paper tgt-dev / src-dev |", "|---|---|---|---|---|---|---|"]
     for mode, summary in summaries.items():
-        cells = [f"{summary[c]['mean']:.2f} ± {summary[c]['std']:.2f} ({summary[c]['max']:.2f})" for c in CRITERIA_ORDER]
+        seeds = len(summary["seeds"])
+        cells = [mean_std_text(summary[c], seeds) + (f" ({summary[c]['max']:.2f})" if seeds > 1 else "")
+                 for c in CRITERIA_ORDER]
         paper = PAPER.get((tgt, mode))
         paper_cell = f"{paper[0]:.2f} / {paper[1]:.2f}" if paper and src == "en" else "–"
-        lines.append(f"| {LABELS.get(mode, mode)} | {len(summary['seeds'])} | {' | '.join(cells)} | "
+        lines.append(f"| {LABELS.get(mode, mode)} | {seeds} | {' | '.join(cells)} | "
                      f"{summary['parameters']:,} | {paper_cell} |")
     return "\n".join(lines) + "\n"
