@@ -13,7 +13,9 @@ from tests.synthetic import write_language
 from zsner.config import TaggerConfig, TrainConfig
 from zsner.data.conll import read_conll
 from zsner.evaluation import span_metrics
-from zsner.train.loop import clip_gradients, epoch_lr, train_supervised
+from zsner.train.epochs import epoch_lr
+from zsner.train.loop import train_supervised
+from zsner.train.trainer import clip_gradients
 
 torch.set_num_threads(1)
 SMALL = TaggerConfig(word_dim=20, char_dim=8, char_hidden=8, word_hidden=16, dense_dim=16)

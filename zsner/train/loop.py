@@ -18,12 +18,12 @@ from ..device import model_device, resolved, to_device
 from ..errors import ZsnerError
 from ..evaluation import format_report
 from ..nn.tagger import count_parameters
-from ..runlog import attach_log  # noqa: F401  (re-exported)
+from ..runlog import attach_log
 from .evaluate import evaluate
 from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_model
 from .prepare import prepare_supervised
-from .epochs import EpochTraining, epoch_lr  # noqa: F401  (re-exported)
-from .trainer import clip_gradients, seed_everything  # noqa: F401  (re-exported)
+from .epochs import EpochTraining
+from .trainer import seed_everything
 
 log = logging.getLogger("zsner")
 

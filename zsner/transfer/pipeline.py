@@ -14,12 +14,12 @@ from ..config import TaggerConfig, TrainConfig, to_dict
 from ..device import resolve_device
 from ..errors import ZsnerError
 from ..report import aggregate, markdown_table
+from ..runlog import attach_log
 from ..runs import claim
 from .data import default_direction, prepare_crosslingual, resolve_inputs
 from .spaces import VECTORS, encoder_dim, word_space
 from .speculation import SPECULATE, SpeculativeMapping, speculation_wanted
 from .teacher import teacher_checkpoint, teacher_tags
-from ..train.loop import attach_log
 from .variants import MODES, AugmentConfig, train_variant, variant_tagger
 
 log = logging.getLogger("zsner")
