@@ -29,8 +29,9 @@ _zsner_extra_modules() {
 _zsner_install() {  # $1 extras; pip output stays quiet unless it fails
   local spec="." prefix
   [ -z "$1" ] || spec=".[$1]"
-  # --no-cache-dir: the ~1 GB install is not kept a second time as wheels in pip's cache (a full disk stopped CI once)
-  python3 -m pip install -q --no-cache-dir -e "$spec" >&2 && return
+  # not --no-cache-dir: without its wheel cache the venv's pip installs sdists (seqeval) by the legacy setup.py path,
+  # whose setup_requires then pulls a setuptools_scm that does not import (seen in a fresh clone's CI run)
+  python3 -m pip install -q -e "$spec" >&2 && return
   prefix=$(python3 -c 'import sys; print(sys.prefix)')
   _zsner_env_fail "installing zsner ($spec) into $prefix failed (see pip's message above; free disk there:" \
     "$(df -h --output=avail "$prefix" 2>/dev/null | tail -n 1 | tr -d ' '))"
