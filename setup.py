@@ -20,7 +20,7 @@ setup(
     ],
     extras_require={
         "transformer": ["transformers>=4.40"],
-        "test": ["pytest>=7", "pytorch-crf==0.7.2"],
+        "test": ["pytest>=7", "pytorch-crf==0.7.2", "hypothesis>=6.100"],
         "distributed": ["ray>=2.9"],  # `zsner grid` and parallel seeds in `zsner run` (README: grids on Ray)
     },
     entry_points={"console_scripts": ["zsner=zsner.cli:main"]},

@@ -20,7 +20,7 @@ _zsner_env_fail() {
 _zsner_extra_modules() {
   case "$1" in
     transformer) echo "transformers" ;;
-    test) echo "pytest torchcrf" ;;
+    test) echo "pytest torchcrf hypothesis" ;;
     distributed) echo "ray" ;;
     *) echo "" ;;
   esac

@@ -47,7 +47,8 @@ def write_conll_file(tmp_path):
     return write
 
 
-def run_cli(args, cwd=None, env_extra=None, timeout: int = 120, program=None) -> subprocess.CompletedProcess:
+def run_cli(args, cwd=None, env_extra=None, timeout: int = 120, program=None,
+            input_text: str | None = None) -> subprocess.CompletedProcess:
     """``python -m zsner.cli ARGS`` (or ``program ARGS``, e.g. the ``zsner`` console script) in a fresh process."""
     env = dict(os.environ)
     env.pop("ZSNER_DATA", None)
@@ -55,5 +56,5 @@ def run_cli(args, cwd=None, env_extra=None, timeout: int = 120, program=None) ->
     env["OMP_NUM_THREADS"] = "1"
     env.update(env_extra or {})
     command = [program] if program else [sys.executable, "-m", "zsner.cli"]
-    return subprocess.run([*command, *map(str, args)], cwd=cwd, env=env,
+    return subprocess.run([*command, *map(str, args)], cwd=cwd, env=env, input=input_text,
                           capture_output=True, text=True, timeout=timeout)

@@ -128,3 +128,35 @@ def test_same_results_as_pytorch_crf_with_copied_parameters():
     expected = theirs.decode(emissions, mask)
     got = ours.decode(emissions, mask)
     assert [got[b, : int(lengths[b])].tolist() for b in range(16)] == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_segment_probabilities_equal_enumeration_on_padded_batches(seed):
+    """p(y_first..y_last = the path's tags there | x), summed over every path, for every segment of each row."""
+    crf = CRF(4).double()
+    with torch.no_grad():
+        for parameter in crf.parameters():
+            parameter.normal_(generator=torch.Generator().manual_seed(seed))
+    emissions, lengths, mask = random_case(4, 5, 4, seed + 10)
+    paths = crf.decode(emissions, mask)
+    segments = [(b, first, last) for b in range(4) for first in range(int(lengths[b]))
+                for last in range(first, int(lengths[b]))]
+    found = crf.segment_probabilities(emissions, mask, paths, torch.tensor(segments))
+    log_alpha, log_beta, log_z = crf.forward_backward(emissions, mask)
+    assert torch.allclose(log_z, crf.log_partition(emissions, mask), atol=1e-9)
+    for b in range(4):
+        n = int(lengths[b])
+        start, transitions, end = crf._scores()
+        scores = {}
+        for path in itertools.product(range(4), repeat=n):
+            score = start[path[0]] + end[path[-1]] + sum(emissions[b, t, path[t]] for t in range(n))
+            scores[path] = score + sum(transitions[path[t], path[t + 1]] for t in range(n - 1))
+        total = torch.logsumexp(torch.stack(list(scores.values())), 0)
+        for row, (_, first, last) in enumerate(segments):
+            if segments[row][0] != b:
+                continue
+            wanted = paths[b, first:last + 1].tolist()
+            hits = [s for path, s in scores.items() if list(path[first:last + 1]) == wanted]
+            assert found[row].item() == pytest.approx((torch.logsumexp(torch.stack(hits), 0) - total).exp().item(),
+                                                      abs=1e-9)
+    assert crf.segment_probabilities(emissions, mask, paths, torch.zeros(0, 3, dtype=torch.long)).numel() == 0

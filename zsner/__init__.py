@@ -4,3 +4,10 @@ Data flows top to bottom: files -> sentences (`zsner.data`) -> vocabularies/batc
 -> CRF (`zsner.crf`) -> metrics (`zsner.evaluation`) -> reports.
 """
 __version__ = "0.1.0"
+
+
+def load(path, **options):
+    """A ``Tagger`` for any trained zsner model (see ``zsner.tagging.load.load``): ``load(path)("raw text")``."""
+    from .tagging.load import load as load_tagger
+
+    return load_tagger(path, **options)

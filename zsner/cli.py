@@ -1,4 +1,4 @@
-"""Command-line front: ``zsner data|train|evaluate|predict|map ...``.
+"""Command-line front: ``zsner data|train|evaluate|tag|map ...``.
 
 Each subcommand is a small function that parses nothing itself: it turns arguments into configs and calls the
 library. User errors (``ZsnerError``) become one line on stderr and exit code 2, with no traceback.
@@ -48,6 +48,7 @@ def _feature_commands():
     from .grid import cli as grid_cli
     from .groups import cli as groups_cli
     from .mapping import cli as mapping_cli
+    from .tagging import cli as tagging_cli
     from .projection import cli as projection_cli
     from .train import cli as train_cli
     from .transfer import cli as transfer_cli
@@ -55,7 +56,7 @@ def _feature_commands():
 
     return [train_cli.add_parser, transfer_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser,
             vectors_cli.add_parser, compare.add_parser, curves.add_parser, runner.add_parser, grid_cli.add_parser,
-            projection_cli.add_parser, cluster_cli.add_parser, groups_cli.add_parser]
+            projection_cli.add_parser, cluster_cli.add_parser, groups_cli.add_parser, tagging_cli.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,6 +112,55 @@ class CRF(nn.Module):
             (grad,) = torch.autograd.grad(self.log_partition(emissions, mask).sum(), emissions)
         return grad * mask.unsqueeze(2)
 
+    @float32
+    def forward_backward(self, emissions, mask):
+        """``(log_alpha [B, L, T], log_beta [B, L, T], log Z [B])``: ``alpha[t, j]`` sums the paths that reach tag
+        ``j`` at ``t`` (its emission included), ``beta[t, i]`` the continuations from tag ``i`` at ``t`` to the end
+        (the end transition included, emission ``t`` excluded). Values at padding are meaningless."""
+        start, transitions, end = self._scores()
+        shift = transitions.max()
+        exp_transitions = (transitions - shift).exp()
+        exp_back = exp_transitions.t().contiguous()
+        tiny = torch.finfo(emissions.dtype).tiny
+        length = emissions.shape[1]
+        alphas = [start + emissions[:, 0]]
+        for step in range(1, length):
+            alpha = alphas[-1]
+            peak = alpha.amax(dim=1, keepdim=True)
+            alphas.append(torch.mm((alpha - peak).exp(), exp_transitions).clamp_min(tiny).log()
+                          + (peak + shift + emissions[:, step]))
+        last = mask.sum(1) - 1
+        betas = [end.expand_as(emissions[:, 0])] * length
+        for step in range(length - 2, -1, -1):
+            ahead = betas[step + 1] + emissions[:, step + 1]
+            peak = ahead.amax(dim=1, keepdim=True)
+            inner = torch.mm((ahead - peak).exp(), exp_back).clamp_min(tiny).log() + (peak + shift)
+            betas[step] = torch.where((step < last).unsqueeze(1), inner, end.expand_as(inner))
+        log_alpha, log_beta = torch.stack(alphas, 1), torch.stack(betas, 1)
+        final = log_alpha.gather(1, last.view(-1, 1, 1).expand(-1, 1, self.num_tags)).squeeze(1)
+        return log_alpha, log_beta, torch.logsumexp(final + end, dim=1)
+
+    @torch.no_grad()
+    @float32
+    def segment_probabilities(self, emissions, mask, paths, segments) -> torch.Tensor:
+        """Exact posterior probability of each segment of ``paths`` (``[B, L]``, e.g. Viterbi's): ``segments`` is
+        ``[S, 3]`` rows of ``(sequence, first, last)`` positions (inclusive), and the result ``[S]`` is
+        p(y_first..y_last = the path's tags there | x). For an IOBES entity (``B-..E-`` or ``S-``) that is the
+        probability that exactly this entity is there."""
+        if len(segments) == 0:
+            return emissions.new_zeros(0)
+        start, transitions, _ = self._scores()
+        log_alpha, log_beta, log_z = self.forward_backward(emissions, mask)
+        tags = paths.clamp(min=0)
+        emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
+        edges = torch.cat([emitted[:, :1], transitions[tags[:, :-1], tags[:, 1:]] + emitted[:, 1:]], 1)
+        running = edges.cumsum(1)  # running[b, t]: score of the path's edges 1..t (+ the first emission)
+        row, first, last = segments.unbind(1)
+        alpha = log_alpha[row, first, tags[row, first]]
+        beta = log_beta[row, last, tags[row, last]]
+        inside = running[row, last] - running[row, first]
+        return (alpha + inside + beta - log_z[row]).exp().clamp(max=1.0)
+
     # ----------------------------------------------------------------------------------------- decoding
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -105,6 +105,10 @@ class Tagger(nn.Module):
     def decode(self, batch: Batch) -> torch.Tensor:
         return self.crf.decode(self.emissions(batch), batch.mask)
 
+    def tagging_head(self, batch: Batch):
+        """``(emissions, crf)`` that tag a batch (the Cross-Augmented model answers with its target head)."""
+        return self.emissions(batch), self.crf
+
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     """Parameters of a module (either backend): only those training updates, unless ``trainable_only`` is off."""

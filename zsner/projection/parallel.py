@@ -7,8 +7,6 @@ no empty line and only valid UTF-8: anything else stops with one line naming the
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,21 +14,11 @@ import numpy as np
 
 from ..errors import ZsnerError
 from ..resources import find_resource
+from ..tagging.segment import tokenize as split_words
 
-_PUNCT = "".join(chr(c) for c in range(0x10000) if unicodedata.category(chr(c))[0] in "PS")
-_WORD = rf"[^\s{re.escape(_PUNCT)}]"  # a letter, digit or combining mark: anything but space, punctuation, symbol
-# titles and company forms keep their period, as in CoNLL ("Mr.", "Inc."); English, Spanish, Dutch, German forms
-_ABBREVIATIONS = ("Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|Sra|Srta|Inc|Corp|Ltd|Co|Bros|Gen|Gov|Sen|Rep|Lt|Col|Sgt|Capt|Rev|"
-                  "Jan|Feb|Aug|Sept|Sep|Oct|Nov|Dec|vs|etc|No|Nr|dhr|mevr|Hr|Fr")
-# abbreviations and initials (W.), acronyms (U.S.), numbers with separators (3,1 / 2.6), words with inner hyphens,
-# clitics ('s), single symbols
-TOKEN = re.compile(rf"(?:{_ABBREVIATIONS}|[A-ZÀ-Þ])\.(?!{_WORD})|(?:[^\W\d_]\.){{2,}}|\d+(?:[.,:]\d+)+|"
-                   rf"{_WORD}+(?:[-‐]{_WORD}+)*|['’]{_WORD}+|\S")
-
-
-def tokenize(text: str) -> list[str]:
-    """CoNLL-style words of a raw sentence: punctuation split off, hyphenated compounds and decimals kept whole."""
-    return TOKEN.findall(text)
+def tokenize(text: str, lang: str = "") -> list[str]:
+    """CoNLL-style words of a raw sentence (zsner.tagging.segment's tokenizer, with ``lang``'s conventions)."""
+    return [text[start:end] for start, end in split_words(text, lang)]
 
 
 @dataclass
@@ -109,4 +97,4 @@ def load_pairs(folder: Path, src: str, tgt: str, fraction: float = 1.0, max_pair
     """``(pairs used, lines in the files)``; every line of both files is validated, whatever share is used."""
     source, target = read_parallel(folder, src, tgt)
     lines = choose_lines(len(source), fraction, max_pairs, seed, allowed_lines(folder, len(source), exclude))
-    return [Pair(i, tokenize(source[i]), tokenize(target[i])) for i in lines], len(source)
+    return [Pair(i, tokenize(source[i], src), tokenize(target[i], tgt)) for i in lines], len(source)

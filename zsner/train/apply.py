@@ -6,7 +6,6 @@ Cross-Augmented). A transfer model reads text of its source or target language; 
 language's vectors in the common space, e.g. the mapping's ``tgt.mapped.vec``) adds the words it has not seen."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +13,17 @@ import torch
 
 from ..atomic import write_json
 from ..data.batches import EncodedCorpus
-from ..data.conll import Sentence, read_conll, write_conll
+from ..data.conll import Sentence, write_conll
 from ..data.vocab import Vocabulary, build_word_vocab, embedding_matrix
 from ..device import resolve_device, to_device
 from ..embeddings import WordVectors
 from ..errors import ZsnerError
-from .evaluate import evaluate, predict
+from .evaluate import evaluate
 from .model_io import load_model, model_file
 from .prepare import load_language_vectors, read_splits
 
 
-def _check_dimension(model, vectors: WordVectors) -> None:
+def check_dimension(model, vectors: WordVectors) -> None:
     if vectors.dim != model.encoder.config.word_dim:
         raise ZsnerError(f"vectors of dimension {vectors.dim}, but the model's word table has "
                          f"{model.encoder.config.word_dim}", vectors.source or None)
@@ -33,7 +32,7 @@ def _check_dimension(model, vectors: WordVectors) -> None:
 def retarget(model, vocabs, sentences: list[Sentence], vectors: WordVectors) -> Vocabulary:
     """Give the model a word table for new text: every word of ``sentences`` that has a vector in ``vectors``
     (e.g. target-language vectors mapped into the source space). Returns the new word vocabulary."""
-    _check_dimension(model, vectors)
+    check_dimension(model, vectors)
     words = build_word_vocab([], [w for s in sentences for w in s.words], vectors)
     matrix, _ = embedding_matrix(words, vectors, model.encoder.config.word_dim)
     model.encoder.set_word_embeddings(torch.from_numpy(matrix))
@@ -44,7 +43,7 @@ def retarget(model, vocabs, sentences: list[Sentence], vectors: WordVectors) -> 
 def extend(model, vocabs, sentences: list[Sentence], vectors: WordVectors, prefix: str) -> int:
     """Add the words of ``sentences`` that ``vectors`` knows to a joint vocabulary under ``prefix`` (rows already
     there keep their vectors). Returns the number of words added."""
-    _check_dimension(model, vectors)
+    check_dimension(model, vectors)
     words = vocabs.words
     before = len(words)
     build_word_vocab([], [w for s in sentences for w in s.words], vectors, words, prefix)
@@ -101,45 +100,3 @@ def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, dat
         results[split] = metrics
     write_json(out / f"metrics.{lang}.json", results)
     return results
-
-
-def read_text(path: Path, encoding: str) -> list[Sentence]:
-    """One whitespace-tokenized sentence per line; blank lines are skipped."""
-    try:
-        lines = path.read_text(encoding=encoding).splitlines()
-    except FileNotFoundError:
-        raise ZsnerError("no such file", path) from None
-    except UnicodeDecodeError as err:
-        raise ZsnerError(f"not valid {encoding}: {err.reason}", path) from None
-    except LookupError:
-        raise ZsnerError(f"unknown encoding {encoding!r}", path) from None
-    sentences = [Sentence(line.split(), ["O"] * len(line.split()), number)
-                 for number, line in enumerate(lines, start=1) if line.strip()]
-    if not sentences:
-        raise ZsnerError("no sentences found (empty file?)", path)
-    return sentences
-
-
-def predict_file(model_path, path: Path, conll: bool, encoding: str, embeddings: str, output: str, threads: int = 1,
-                 lang: str | None = None, device: str = "auto"):
-    device = resolve_device(device)
-    torch.set_num_threads(threads)
-    loaded = open_model(model_path, lang)
-    model, vocabs, config, _, prefix = loaded
-    sentences = read_conll(path, encoding) if conll else read_text(path, encoding)
-    _adapt(loaded, sentences, lang, embeddings)
-    model = to_device(model, device)
-    corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, None, config.max_word_length, prefix=prefix)
-    from ..data.tags import convert
-
-    predicted = [convert(tags, "iob2") for tags in predict(model, corpus, vocabs.tags.items)]
-    if output == "-":
-        for sentence, tags in zip(sentences, predicted):
-            gold = sentence.tags if conll else None
-            for i, word in enumerate(sentence.words):
-                sys.stdout.write(" ".join([word] + ([gold[i]] if gold else []) + [tags[i]]) + "\n")
-            sys.stdout.write("\n")
-    elif conll:
-        write_conll(output, sentences, predicted)
-    else:
-        write_conll(output, [Sentence(s.words, tags) for s, tags in zip(sentences, predicted)])

@@ -1,8 +1,7 @@
-"""`zsner train`, `zsner evaluate`, `zsner predict`: argument parsing for the classic tagger."""
+"""`zsner train`, `zsner evaluate`: argument parsing for the classic tagger (`zsner predict` is in tagging/)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from ..config import TaggerConfig, TrainConfig, add_config_arguments, apply_overrides, resume_overrides
 
@@ -27,18 +26,6 @@ def add_parser(sub):
     evaluate.add_argument("--threads", type=int, default=1)
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
     evaluate.set_defaults(func=run_evaluate)
-
-    predict = sub.add_parser("predict", help="tag tokenized text (one sentence per line) or a CoNLL file")
-    predict.add_argument("--model", required=True, help="run folder or model file")
-    predict.add_argument("--input", required=True, help="text file, or CoNLL file with --conll")
-    predict.add_argument("--conll", action="store_true", help="input is CoNLL (word first, tag last)")
-    predict.add_argument("--encoding", default="utf-8")
-    predict.add_argument("--embeddings", default="", help="vectors for the input's language (default: model's vocab)")
-    predict.add_argument("--lang", default=None, help="language of the input, for transfer models (default: target)")
-    predict.add_argument("--output", default="-", help="CoNLL output (word [gold] predicted); - for stdout")
-    predict.add_argument("--threads", type=int, default=1)
-    predict.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
-    predict.set_defaults(func=run_predict)
 
 
 def run_train(args):
@@ -71,10 +58,3 @@ def run_evaluate(args):
     results = evaluate_language(args.model, args.lang, args.embeddings, args.out, args.data_dir, args.threads,
                                 args.device)
     print(json.dumps({split: results[split]["micro"] for split in ("dev", "test")}))
-
-
-def run_predict(args):
-    from .apply import predict_file
-
-    predict_file(args.model, Path(args.input), args.conll, args.encoding, args.embeddings, args.output, args.threads,
-                 args.lang, args.device)

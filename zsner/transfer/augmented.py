@@ -51,6 +51,10 @@ class AugmentedTagger(nn.Module):
         """Tag target text with the target model."""
         return self.target_crf.decode(self.target_emissions(batch), batch.mask)
 
+    def tagging_head(self, batch: Batch):
+        """``(emissions, crf)`` of the target model, which tags target text."""
+        return self.target_emissions(batch), self.target_crf
+
     @torch.no_grad()
     def decode_source(self, batch: Batch) -> torch.Tensor:
         return self.source.decode(batch)

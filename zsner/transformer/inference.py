@@ -53,17 +53,30 @@ def predict_ids(model, corpus: Corpus, batch_size: int = 64, device=None, amp: b
                 progress: bool = False, desc: str = "predict") -> list[list[int]]:
     """Tag ids for every word of every sentence (windows merged back to words); batches go to ``device``
     (default: the model's), under mixed precision on CUDA when ``amp`` (the CRF head stays in fp32)."""
+    return _per_word(model, model.predict, corpus, batch_size, device, amp, progress, desc)
+
+
+def predict_distributions(model, corpus: Corpus, batch_size: int = 64, device=None, amp: bool = False) -> list:
+    """Per sentence, each word's ``(best tag id, tag distribution)`` (see ``TransformerTagger.
+    predict_distributions``), windows merged back to words as in ``predict_ids``."""
+    return _per_word(model, model.predict_distributions, corpus, batch_size, device, amp)
+
+
+def _per_word(model, predict, corpus: Corpus, batch_size: int, device, amp: bool, progress: bool = False,
+              desc: str = "predict") -> list:
+    """``predict(batch)`` (one list of per-word items per window) over length-sorted batches of the corpus's
+    windows, merged back into one item per word of each sentence."""
     device = model_device(model) if device is None else device
     was_training = model.training
     model.eval()
-    window_labels: list[list[int] | None] = [None] * len(corpus.windows)
+    per_window: list = [None] * len(corpus.windows)
     order = batches_in_order(corpus.windows, corpus.pieces, batch_size)
     with torch.no_grad(), autocast(device, amp):
         for indices in tqdm(order, desc=desc, disable=not progress, leave=False):
-            for index, labels in zip(indices, model.predict(corpus.batch(indices, device))):
-                window_labels[index] = labels
+            for index, items in zip(indices, predict(corpus.batch(indices, device))):
+                per_window[index] = items
     model.train(was_training)
-    return merge(corpus.windows, window_labels, [len(sentence) for sentence in corpus.words])
+    return merge(corpus.windows, per_window, [len(sentence) for sentence in corpus.words])
 
 
 def predict_tags(model, corpus: Corpus, **options) -> list[list[str]]:

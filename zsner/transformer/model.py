@@ -144,6 +144,20 @@ class TransformerTagger(nn.Module):
         counts = batch.word_mask.sum(1).tolist()
         return [row[:count] for row, count in zip(best.tolist(), counts)]
 
+    @torch.no_grad()
+    def predict_distributions(self, batch: Batch) -> list[list[tuple[int, torch.Tensor]]]:
+        """Per window, each word's best tag id and its tag distribution: softmax probabilities (softmax head) or
+        CRF marginals within the window (CRF head)."""
+        scores = self.word_scores(self.hidden(batch), batch)
+        if self.crf is None:
+            best, probabilities = scores.argmax(-1), scores.softmax(-1)
+        else:
+            best, probabilities = self.crf.decode(scores, batch.word_mask), self.crf.marginals(scores, batch.word_mask)
+        counts = batch.word_mask.sum(1).tolist()
+        probabilities = probabilities.float().cpu()
+        return [list(zip(best_row[:count], probabilities[row, :count]))
+                for row, (best_row, count) in enumerate(zip(best.tolist(), counts))]
+
     # ------------------------------------------------------------------------------------------ auxiliary
     def language_loss(self, hidden: torch.Tensor, batch: Batch, language: torch.Tensor) -> torch.Tensor:
         """LI: cross-entropy of the language of each window from its mean piece vector (special tokens out)."""

@@ -1,0 +1,71 @@
+"""The classic BiLSTM-CRF as a tagging backend: word lists in, IOB2 tags and scored entities out.
+
+An entity's score is its exact posterior under the CRF, p(y_i..y_j = the decoded B-..E- / S- tags | sentence),
+from one forward-backward pass per batch (``CRF.segment_probabilities``): the probability that exactly this
+entity, with this type, is there. A transfer model reads its target language unless ``lang`` names its source;
+``vectors`` (that language's vectors in the model's space, e.g. the mapping's ``tgt.mapped.vec``) give the
+words that the model's vocabulary lacks their vectors, batch by batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data.batches import EncodedCorpus, sequential_order
+from ..data.conll import Sentence
+from ..data.tags import chunks, convert
+from ..device import to_device, to_host
+from ..embeddings import WordVectors
+from ..train.apply import check_dimension, extend, open_model, retarget
+
+Tagged = tuple[list[str], list[tuple[int, int, str, float]]]  # IOB2 tags; (first word, end word, type, score)
+
+
+class ClassicBackend:
+    kind = "classic"
+
+    def __init__(self, model_file, lang: str | None, vectors: WordVectors | None, device, batch_size: int = 256):
+        self.model, self.vocabs, self.config, archive, self.prefix = open_model(model_file, lang)
+        self.lang = self.prefix[:-1] if self.prefix else (lang or archive.get("lang", ""))
+        if vectors is not None:
+            check_dimension(self.model, vectors)
+        self.vectors, self.device, self.batch_size = vectors, device, batch_size
+        self.model = to_device(self.model, device).eval()
+        self.names = np.asarray(self.vocabs.tags.items, dtype=object)
+
+    def _cover(self, sentences: list[Sentence]) -> None:
+        """Vectors for words the vocabulary lacks (only with ``vectors``)."""
+        if self.vectors is None:
+            return
+        if self.prefix:
+            extend(self.model, self.vocabs, sentences, self.vectors, self.prefix)
+        else:
+            retarget(self.model, self.vocabs, sentences, self.vectors)
+        self.model = to_device(self.model, self.device)
+
+    @torch.no_grad()
+    def tag(self, sentences: list[list[str]]) -> list[Tagged]:
+        wrapped = [Sentence(words, []) for words in sentences]
+        self._cover(wrapped)
+        corpus = EncodedCorpus(wrapped, self.vocabs.words, self.vocabs.chars, None, self.config.max_word_length,
+                               prefix=self.prefix)
+        results: list = [None] * len(sentences)
+        for indices in sequential_order(corpus.lengths, self.batch_size):
+            batch = to_device(corpus.batch(indices), self.device)
+            emissions, crf = self.model.tagging_head(batch)
+            paths = crf.decode(emissions, batch.mask)
+            host = to_host(paths)
+            tags = [self.names[host[row, : corpus.lengths[index]]].tolist() for row, index in enumerate(indices)]
+            found = [chunks(row_tags) for row_tags in tags]
+            segments = [(row, start, end - 1) for row, spans in enumerate(found) for _, start, end in spans]
+            scores = crf.segment_probabilities(emissions, batch.mask, paths,
+                                               torch.tensor(segments, dtype=torch.long, device=paths.device)
+                                               .view(-1, 3)).tolist()
+            position = 0
+            for row, index in enumerate(indices):
+                entities = []
+                for kind, start, end in found[row]:
+                    entities.append((start, end, kind, scores[position]))
+                    position += 1
+                results[index] = (convert(tags[row], "iob2"), entities)
+        return results
