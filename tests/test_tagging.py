@@ -293,3 +293,28 @@ def test_any_text_keeps_its_offsets(classic_tagger, text):
 @pytest.fixture(scope="module")
 def classic_tagger(classic):
     return zsner.load(classic, device="cpu")
+
+
+@pytest.mark.parametrize("lang", ["en", "es", "nl", "de", "fi", "ar"])
+def test_entities_and_tokens_index_raw_parallel_text(shared_data, classic_tagger, lang):
+    """Thousands of raw sentences of each language, tagged as one document per line and as one whole document."""
+    pair = "en-es" if lang == "en" else f"en-{lang}"
+    lines = (shared_data / "parallel" / pair / f"{lang}.txt").read_text(encoding="utf-8").splitlines()[:1500]
+    tagger = Tagger(classic_tagger.backend, classic_tagger.info)
+    tagger.lang = lang  # the segmentation rules of the text's language
+    documents = [tagger.make_document(line, number) for number, line in enumerate(lines)]
+    for doc in tagger.tag_documents(documents):
+        check_document(doc)
+    whole = tagger("\n".join(lines[:500]))
+    check_document(whole)
+    assert len(whole.sentences) >= 450
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "transfer", "map", "transformer", "vectors", "project",
+                                     "cluster", "groups", "tag", "predict"])
+def test_every_long_running_command_takes_no_progress(command):
+    from zsner.cli import build_parser
+
+    parser = build_parser()
+    subcommands = next(action for action in parser._actions if hasattr(action, "choices") and action.choices)
+    assert "--no-progress" in subcommands.choices[command]._option_string_actions

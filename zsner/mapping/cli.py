@@ -63,6 +63,7 @@ def add_parser(sub):
     parser.add_argument("--threads", type=int, help="torch CPU threads (default 1; 0 = torch's choice)")
     parser.add_argument("--no-export", action="store_true", help="do not write the mapped .vec files")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines on stderr")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (log lines stay)")
     parser.set_defaults(func=run)
 
 
@@ -87,7 +88,7 @@ def run(args) -> None:
         logger.addHandler(handler)
     try:
         with logging_redirect_tqdm(loggers=[logger]):  # log lines do not break the progress bars
-            result = learn_mapping(src_file, tgt_file, config, eval_dict, args.out, progress=not args.quiet)
+            result = learn_mapping(src_file, tgt_file, config, eval_dict, args.out, progress=not (args.quiet or args.no_progress))
     finally:
         if handler is not None:
             logger.removeHandler(handler)

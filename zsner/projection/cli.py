@@ -27,6 +27,7 @@ def add_parser(sub):
     parser.add_argument("--overwrite", action="store_true", help="replace a projection with another configuration")
     parser.add_argument("--data-dir", default=None, help="data root searched first (for the default --parallel)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines on the terminal")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (same as --progress false)")
     add_config_arguments(parser, ProjectionConfig)
     parser.set_defaults(func=run_command)
 
@@ -37,7 +38,7 @@ def run_command(args) -> None:
     if not args.out:
         raise ZsnerError("--out is required")
     config = apply_overrides(ProjectionConfig(), args)
-    if args.quiet:
+    if args.quiet or args.no_progress:
         config = apply_overrides(config, argparse.Namespace(progress=False))
     logger = logging.getLogger("zsner.projection")
     handler = None if args.quiet else logging.StreamHandler(sys.stderr)  # this command's lines, on its stderr

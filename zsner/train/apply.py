@@ -81,7 +81,7 @@ def _adapt(loaded, sentences: list[Sentence], lang: str | None, embeddings: str,
 
 
 def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, data_dir=None, threads: int = 1,
-                      device: str = "auto") -> dict:
+                      device: str = "auto", progress: bool = True) -> dict:
     """Dev and test metrics of a trained model on ``lang``; predictions and metrics written to ``out``."""
     device = resolve_device(device)
     torch.set_num_threads(threads)
@@ -95,7 +95,7 @@ def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, dat
     results = {}
     for split, sentences in splits.items():
         corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, vocabs.tags, config.max_word_length, prefix=prefix)
-        metrics, predicted = evaluate(model, corpus, vocabs.tags.items, progress=True, desc=f"evaluate {split}")
+        metrics, predicted = evaluate(model, corpus, vocabs.tags.items, progress=progress, desc=f"evaluate {split}")
         write_conll(out / f"predictions.{lang}.{split}.conll", sentences, predicted)
         results[split] = metrics
     write_json(out / f"metrics.{lang}.json", results)

@@ -25,6 +25,7 @@ def add_parser(sub):
     evaluate.add_argument("--data-dir", default=None)
     evaluate.add_argument("--threads", type=int, default=1)
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -56,5 +57,5 @@ def run_evaluate(args):
     from .apply import evaluate_language
 
     results = evaluate_language(args.model, args.lang, args.embeddings, args.out, args.data_dir, args.threads,
-                                args.device)
+                                args.device, progress=not args.no_progress)
     print(json.dumps({split: results[split]["micro"] for split in ("dev", "test")}))
