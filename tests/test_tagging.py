@@ -233,6 +233,7 @@ def bad_inputs(tmp_path_factory, classic, transformer_run):
     (root / "notext.jsonl").write_text('{"id": 1, "body": "Paris"}\n')
     (root / "folder").mkdir()
     (root / "good.txt").write_text("John visited Paris .\n")
+    (root / "words.pt").write_text("a few words of plain text\n")
     unfinished = root / "unfinished"
     shutil.copytree(transformer_run, unfinished)
     (unfinished / "metrics.json").unlink()
@@ -262,6 +263,7 @@ BAD = {  # argv (with {root}, {classic}), the file the one-line message names, a
     "predict_folder_input": ("predict --model {classic} --input {root}/folder", "folder", "found a folder"),
     "export_crf_head": ("export {root}/crf-run --out {out}", "crf-run", "CRF-head checkpoint cannot be exported"),
     "export_classic": ("export {classic} --out {out}", "best-model.pt", "only transformer runs"),
+    "plain_text_model": ("tag {root}/words.pt --input {root}/good.txt", "words.pt", "not a readable model file"),
     "quantize_classic": ("tag {classic} --input {root}/good.txt --quantize int8", "best-model.pt", "transformer"),
 }
 

@@ -90,8 +90,8 @@ def read_torch_file(path) -> object:
             raise ZsnerError("refused: the file holds objects other than tensors and plain data (loading it could "
                              "run code)", path) from None
         raise ZsnerError(f"not a readable model file ({_first_line(err)})", path) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:  # not a torch archive, or truncated
-        raise ZsnerError(f"not a readable model file ({_first_line(err)})", path) from None
+    except Exception as err:  # noqa: BLE001 - not a torch archive, truncated, or text: the unpickler fails anyhow
+        raise ZsnerError(f"not a readable model file ({type(err).__name__}: {_first_line(err)})", path) from None
 
 
 def _first_line(err: Exception) -> str:
