@@ -320,3 +320,10 @@ def test_every_long_running_command_takes_no_progress(command):
     parser = build_parser()
     subcommands = next(action for action in parser._actions if hasattr(action, "choices") and action.choices)
     assert "--no-progress" in subcommands.choices[command]._option_string_actions
+
+
+def test_messages_name_zsner_flags_not_development_paths():
+    """A product message points to --model / --encoder PATH, never to a script of the development set-up."""
+    for root in (Path(zsner.__file__).parent,):
+        for path in root.rglob("*.py"):
+            assert "shared/tools" not in path.read_text(encoding="utf-8"), path

@@ -35,9 +35,8 @@ def encoder_dim(model: str) -> int:
     try:
         return int(json.loads(path.read_text(encoding="utf-8"))["hidden_size"])
     except FileNotFoundError:
-        raise ZsnerError("no Hugging Face model folder here (config.json missing); --encoder needs one, e.g. "
-                         "the folder 'bash ../shared/tools/prepare_multilingual_encoder.sh' prints",
-                         Path(model)) from None
+        raise ZsnerError("no Hugging Face model folder here (config.json missing): --encoder PATH needs a local "
+                         "folder of a pretrained encoder as save_pretrained writes it", Path(model)) from None
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ZsnerError(f"unreadable model config ({type(err).__name__})", path) from None
 

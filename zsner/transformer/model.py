@@ -28,8 +28,8 @@ def load_pretrained(path: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = Path(path).expanduser() if path else None
     if folder is None or not (folder / "config.json").is_file():
-        raise ZsnerError("no Hugging Face model folder (config.json missing); build one with "
-                         "'bash ../shared/tools/prepare_multilingual_encoder.sh' and pass --model PATH", path or "''")
+        raise ZsnerError("no Hugging Face model folder (config.json missing): pass --model PATH, a local folder "
+                         "of a pretrained encoder as save_pretrained writes it (nothing is downloaded)", path or "''")
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
