@@ -15,22 +15,23 @@
 #
 # Environment (scripts/env.sh): an active virtual/conda environment is used as it is; otherwise run.sh creates
 # .venv/ on first use and installs zsner there, so it also works on externally managed system Pythons (PEP 668).
-#   bash run.sh --test [PYTEST ARGS]   the test suite in that environment (with the test, transformer and
-#                                      distributed extras)
-#   bash run.sh zsner ARGS...          any zsner command in that environment (e.g. bash run.sh zsner data en)
+#   bash run.sh --test [PYTEST ARGS]   the test suite in that environment (with the test, transformer,
+#                                      distributed and serve extras)
+#   bash run.sh zsner ARGS...          any zsner command in that environment (e.g. bash run.sh zsner data en;
+#                                      bash run.sh zsner serve MODEL installs the serve extra first)
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/env.sh
 
 if [ "${1:-}" = --test ]; then
   shift
-  zsner_env test,transformer,distributed
+  zsner_env test,transformer,distributed,serve
   [ $# -gt 0 ] || set -- tests
   exec python3 -m pytest -q "$@"
 fi
 if [ "${1:-}" = zsner ]; then
   shift
-  zsner_env ""
+  case "${1:-}" in serve) zsner_env serve ;; *) zsner_env "" ;; esac  # zsner serve: the serve extra (FastAPI)
   exec python3 -m zsner.cli "$@"
 fi
 

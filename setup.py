@@ -22,6 +22,8 @@ setup(
         "transformer": ["transformers>=4.40"],
         "test": ["pytest>=7", "pytorch-crf==0.7.2", "hypothesis>=6.100"],
         "distributed": ["ray>=2.9"],  # `zsner grid` and parallel seeds in `zsner run` (README: grids on Ray)
+        # `zsner serve` (README: serve a tagger); httptools and uvloop: uvicorn's fast HTTP parser and event loop
+        "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httptools>=0.6", "uvloop>=0.19; sys_platform != 'win32'"],
     },
     entry_points={"console_scripts": ["zsner=zsner.cli:main"]},
 )

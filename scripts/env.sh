@@ -22,6 +22,7 @@ _zsner_extra_modules() {
     transformer) echo "transformers" ;;
     test) echo "pytest torchcrf hypothesis" ;;
     distributed) echo "ray" ;;
+    serve) echo "fastapi uvicorn" ;;
     *) echo "" ;;
   esac
 }

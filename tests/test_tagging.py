@@ -231,6 +231,7 @@ def bad_inputs(tmp_path_factory, classic, transformer_run):
     (root / "huge.txt").write_bytes(b"Paris " * (10 * 1024 * 1024 // 6))
     (root / "bad.jsonl").write_text('{"id": 1, "text": "Paris"}\n{"id": 2, "text": \n')
     (root / "notext.jsonl").write_text('{"id": 1, "body": "Paris"}\n')
+    (root / "surrogate.jsonl").write_text('{"id": 1, "text": "Paris \\ud800"}\n')
     (root / "folder").mkdir()
     (root / "good.txt").write_text("John visited Paris .\n")
     (root / "words.pt").write_text("a few words of plain text\n")
@@ -257,6 +258,8 @@ BAD = {  # argv (with {root}, {classic}), the file the one-line message names, a
     "folder_input": ("tag {classic} --input {root}/folder", "folder", "found a folder"),
     "broken_jsonl": ("tag {classic} --input {root}/bad.jsonl --input-format jsonl", "bad.jsonl:2", "not a JSON"),
     "jsonl_no_text": ("tag {classic} --input {root}/notext.jsonl --input-format jsonl", "notext.jsonl:1", '"text"'),
+    "jsonl_surrogate": ("tag {classic} --input {root}/surrogate.jsonl --input-format jsonl", "surrogate.jsonl:1",
+                        "lone surrogate"),
     "wrong_kind_folder": ("tag {root}/folder --input {root}/good.txt", "folder", "not a zsner run folder"),
     "unfinished_run": ("tag {root}/unfinished --input {root}/good.txt", "unfinished", "unfinished transformer run"),
     "resumable_checkpoint": ("tag {classic}/checkpoint.pt --input {root}/good.txt", "checkpoint.pt", "resumable"),

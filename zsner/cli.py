@@ -50,13 +50,15 @@ def _feature_commands():
     from .mapping import cli as mapping_cli
     from .tagging import cli as tagging_cli
     from .projection import cli as projection_cli
+    from .serve import cli as serve_cli
     from .train import cli as train_cli
     from .transfer import cli as transfer_cli
     from .transformer import cli as transformer_cli
 
     return [train_cli.add_parser, transfer_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser,
             vectors_cli.add_parser, compare.add_parser, curves.add_parser, runner.add_parser, grid_cli.add_parser,
-            projection_cli.add_parser, cluster_cli.add_parser, groups_cli.add_parser, tagging_cli.add_parser]
+            projection_cli.add_parser, cluster_cli.add_parser, groups_cli.add_parser, tagging_cli.add_parser,
+            serve_cli.add_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

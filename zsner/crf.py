@@ -159,7 +159,8 @@ class CRF(nn.Module):
         alpha = log_alpha[row, first, tags[row, first]]
         beta = log_beta[row, last, tags[row, last]]
         inside = running[row, last] - running[row, first]
-        return (alpha + inside + beta - log_z[row]).exp().clamp(max=1.0)
+        total = alpha.double() + inside.double() + beta.double() - log_z[row].double()  # float64: the same digits
+        return total.exp().clamp(max=1.0).to(emissions.dtype)  # whatever else shares the batch
 
     # ----------------------------------------------------------------------------------------- decoding
     @torch.no_grad()

@@ -21,6 +21,7 @@ from .document import Document
 FORMATS = ("text", "lines", "tokens", "conll", "jsonl")
 MAX_CHARS = 1_000_000  # per document
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def read_input(source: str, encoding: str = "utf-8") -> tuple[str, str]:
@@ -76,12 +77,26 @@ def documents(text: str, name: str, fmt: str, make_document, max_chars: int = MA
             result.append(Document.from_offsets(line, [offsets], number))
         else:
             identifier, body = _json_line(line, name, number)
+            if _SURROGATE.search(body):  # a "\ud800" escape decodes to no Unicode text
+                raise ZsnerError("a lone surrogate in \"text\" (not Unicode)", name, number)
             _check_size(body, max_chars, name, number)
             result.append(make_document(body, identifier))
     return result
 
 
-def _check_size(text: str, max_chars: int, name: str, line: int) -> None:
+def check_text(text: str, name: str, max_chars: int = MAX_CHARS) -> None:
+    """One document's text as ``zsner tag`` accepts it (the server's check of each text): no control character,
+    no lone surrogate (a JSON ``\\ud800`` escape: not Unicode), not blank, at most ``max_chars`` characters."""
+    bad = _CONTROL.search(text) or _SURROGATE.search(text)
+    if bad:
+        kind = "lone surrogate" if _SURROGATE.match(bad.group()) else "control character"
+        raise ZsnerError(f"{kind} U+{ord(bad.group()):04X} (binary data?)", name)
+    if not text.strip():
+        raise ZsnerError("no text (empty or whitespace only)", name)
+    _check_size(text, max_chars, name, None)
+
+
+def _check_size(text: str, max_chars: int, name: str, line: int | None) -> None:
     if len(text) > max_chars:
         raise ZsnerError(f"a document of {len(text):,} characters, over --max-chars {max_chars:,} (split it, or "
                          "raise --max-chars)", name, line)
