@@ -18,7 +18,6 @@ from ..data.vocab import Vocabulary, build_word_vocab, embedding_matrix
 from ..device import resolve_device, to_device
 from ..embeddings import WordVectors
 from ..errors import ZsnerError
-from .evaluate import evaluate
 from .model_io import load_model, model_file
 from .prepare import load_language_vectors, read_splits
 
@@ -83,6 +82,8 @@ def _adapt(loaded, sentences: list[Sentence], lang: str | None, embeddings: str,
 def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, data_dir=None, threads: int = 1,
                       device: str = "auto", progress: bool = True) -> dict:
     """Dev and test metrics of a trained model on ``lang``; predictions and metrics written to ``out``."""
+    from .evaluate import evaluate  # seqeval (and scikit-learn) only where something is scored
+
     device = resolve_device(device)
     torch.set_num_threads(threads)
     loaded = open_model(model_path, lang)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from ..config import add_config_arguments, apply_overrides
 from ..errors import ZsnerError
-from ..evaluation import format_report
 from ..train import distributed
 from .config import TransformerConfig, TransformerTrainConfig, split_list
 
@@ -70,6 +69,8 @@ def run_command(args) -> None:
         return
     for criterion, chosen in metrics["selection"].items():
         for lang, test in chosen["test"].items():
+            from ..evaluation import format_report  # seqeval only where a report is printed
+
             print(format_report(test, f"{lang} test, selected on {criterion} (step {chosen['step']})"))
             print()
     speed = metrics["speed"]
