@@ -86,8 +86,9 @@ def test_without_an_environment_a_venv_is_created_once_and_reinstalled_only_when
     log.write_text("")
     changed = subprocess.run(["bash", "run.sh", "--test", "-x", "tests/test_crf.py"], cwd=root, env=env,
                              capture_output=True, text=True, timeout=60)
-    assert changed.returncode == 0 and "reinstalling zsner [distributed,test,transformer]" in changed.stderr
-    assert log.read_text().splitlines() == [f'{venv_python} -m pip install -q -e .[distributed,test,transformer]',
+    assert changed.returncode == 0 and "reinstalling zsner [distributed,serve,test,transformer]" in changed.stderr
+    extras = "distributed,serve,test,transformer"
+    assert log.read_text().splitlines() == [f"{venv_python} -m pip install -q -e .[{extras}]",
                                             f"{venv_python} -m pytest -q -x tests/test_crf.py"]
 
 

@@ -240,7 +240,8 @@ def _check_reloaded_models_reproduce_the_run(root, seed_dir, gold, tmp_path):
     """``zsner evaluate`` / ``predict`` on a transfer variant's folder (its best-src-dev.pt) give the run's own
     target-test predictions, for the tagger (Cross-Shared) and the Cross-Augmented target model."""
     from zsner.errors import ZsnerError
-    from zsner.train.apply import evaluate_language, predict_file
+    from zsner.cli import main
+    from zsner.train.apply import evaluate_language
 
     for variant in ("shared", "augmented"):
         folder = seed_dir / variant
@@ -252,7 +253,8 @@ def _check_reloaded_models_reproduce_the_run(root, seed_dir, gold, tmp_path):
         text = tmp_path / "es.txt"
         test = read_conll(root / "ner" / "es" / "esp.testb", "latin-1")
         text.write_text("\n".join(" ".join(s.words) for s in test) + "\n")
-        predict_file(folder, text, False, "utf-8", "", str(tmp_path / f"tagged-{variant}.conll"))
+        assert main(["predict", "--model", str(folder), "--input", str(text), "--output",
+                     str(tmp_path / f"tagged-{variant}.conll"), "--no-progress", "--lang", "es"]) == 0
         tagged = [[line.split()[1] for line in block.splitlines()]
                   for block in (tmp_path / f"tagged-{variant}.conll").read_text().strip().split("\n\n")]
         assert span_metrics(gold, tagged)["micro"]["f1"] == expected
