@@ -90,7 +90,14 @@ class CRF(nn.Module):
         a ``[B, T, T]`` logsumexp. Steps run over the whole batch; each sequence's result is read at its own
         last position.
         """
-        start, transitions, end = self._scores()
+        _, _, end = self._scores()
+        last = (mask.sum(1) - 1).view(-1, 1, 1).expand(-1, 1, self.num_tags)
+        final = torch.stack(self._alphas(emissions), dim=1).gather(1, last).squeeze(1)
+        return torch.logsumexp(final + end, dim=1)
+
+    def _alphas(self, emissions) -> list[torch.Tensor]:
+        """The forward algorithm's ``alpha`` at every step (``[B, T]`` each), as ``log_partition`` explains."""
+        start, transitions, _ = self._scores()
         shift = transitions.max().detach()
         exp_transitions = (transitions - shift).exp()
         shifted = (emissions + shift).unbind(1)
@@ -101,9 +108,7 @@ class CRF(nn.Module):
             peak = alpha.amax(dim=1, keepdim=True).detach()
             alpha = torch.mm((alpha - peak).exp(), exp_transitions).clamp_min(tiny).log() + (peak + shifted[step])
             alphas.append(alpha)
-        last = (mask.sum(1) - 1).view(-1, 1, 1).expand(-1, 1, self.num_tags)
-        final = torch.stack(alphas, dim=1).gather(1, last).squeeze(1)
-        return torch.logsumexp(final + end, dim=1)
+        return alphas
 
     def marginals(self, emissions, mask) -> torch.Tensor:
         """Posterior tag marginals p(y_t = j | x), ``[B, L, T]`` (zero at padding), via the gradient of log Z."""
@@ -117,18 +122,12 @@ class CRF(nn.Module):
         """``(log_alpha [B, L, T], log_beta [B, L, T], log Z [B])``: ``alpha[t, j]`` sums the paths that reach tag
         ``j`` at ``t`` (its emission included), ``beta[t, i]`` the continuations from tag ``i`` at ``t`` to the end
         (the end transition included, emission ``t`` excluded). Values at padding are meaningless."""
-        start, transitions, end = self._scores()
+        _, transitions, end = self._scores()
         shift = transitions.max()
-        exp_transitions = (transitions - shift).exp()
-        exp_back = exp_transitions.t().contiguous()
+        exp_back = (transitions - shift).exp().t().contiguous()
         tiny = torch.finfo(emissions.dtype).tiny
         length = emissions.shape[1]
-        alphas = [start + emissions[:, 0]]
-        for step in range(1, length):
-            alpha = alphas[-1]
-            peak = alpha.amax(dim=1, keepdim=True)
-            alphas.append(torch.mm((alpha - peak).exp(), exp_transitions).clamp_min(tiny).log()
-                          + (peak + shift + emissions[:, step]))
+        alphas = self._alphas(emissions)
         last = mask.sum(1) - 1
         betas = [end.expand_as(emissions[:, 0])] * length
         for step in range(length - 2, -1, -1):

@@ -64,15 +64,14 @@ def tag_sentences(tagger: TaggerFile, sentences: list[list[str]], lang: str, *, 
 def _classic_tags(path: Path, sentences: list[list[str]], lang: str, embeddings: str, batch_size: int, device,
                   progress: bool) -> list[list[str]]:
     from ..data.batches import EncodedCorpus
-    from ..train.apply import extend, open_model, retarget
+    from ..train.apply import cover, open_model
     from ..train.evaluate import predict
     from ..train.prepare import load_language_vectors
 
     model, vocabs, config, _, prefix = open_model(path, lang)
     wrapped = [Sentence(words, ["O"] * len(words)) for words in sentences]
     if embeddings:  # vectors for the words the model's vocabulary lacks
-        vectors = load_language_vectors(lang, embeddings)
-        extend(model, vocabs, wrapped, vectors, prefix) if prefix else retarget(model, vocabs, wrapped, vectors)
+        cover(model, vocabs, prefix, wrapped, load_language_vectors(lang, embeddings))
     model.to(device)
     corpus = EncodedCorpus(wrapped, vocabs.words, vocabs.chars, None, config.max_word_length, prefix=prefix)
     with torch.no_grad():

@@ -52,11 +52,11 @@ def run_serve(args) -> None:
     except ImportError:
         raise ZsnerError(INSTALL) from None
     resolve_device(args.device)
-    find_model(args.model_path, args.select)
+    found = find_model(args.model_path, args.select)
     listening = _bind(args.host, args.port)
     tagger = load(args.model_path, lang=args.lang, select=args.select, device=args.device, embeddings=args.embeddings,
                   batch_size=args.batch_size, quantize=args.quantize == "int8", model_folder=args.model_folder,
-                  threads=args.threads)
+                  threads=args.threads, found=found)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     host, port = listening.getsockname()[:2]
     info = tagger.info

@@ -3,8 +3,9 @@
 An entity's score is its exact posterior under the CRF, p(y_i..y_j = the decoded B-..E- / S- tags | sentence),
 from one forward-backward pass per batch (``CRF.segment_probabilities``): the probability that exactly this
 entity, with this type, is there. A transfer model reads its target language unless ``lang`` names its source;
-``vectors`` (that language's vectors in the model's space, e.g. the mapping's ``tgt.mapped.vec``) give the
-words that the model's vocabulary lacks their vectors, batch by batch.
+``embeddings`` (that language's vectors in the model's space, e.g. the mapping's ``tgt.mapped.vec``) give the
+words that the model's vocabulary lacks their vectors, batch by batch; a monolingual model given text of another
+``lang`` reads it through that language's vectors (``train.apply.text_vectors``, as ``zsner evaluate`` does).
 """
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from ..data.batches import EncodedCorpus, sequential_order
 from ..data.conll import Sentence
 from ..data.tags import chunks, convert
 from ..device import to_device, to_host
-from ..embeddings import WordVectors
-from ..train.apply import check_dimension, extend, open_model, retarget
+from ..train.apply import check_dimension, cover, open_model, text_vectors
 
 Tagged = tuple[list[str], list[tuple[int, int, str, float]]]  # IOB2 tags; (first word, end word, type, score)
 
@@ -24,24 +24,21 @@ Tagged = tuple[list[str], list[tuple[int, int, str, float]]]  # IOB2 tags; (firs
 class ClassicBackend:
     kind = "classic"
 
-    def __init__(self, model_file, lang: str | None, vectors: WordVectors | None, device, batch_size: int = 256):
+    def __init__(self, model_file, lang: str | None, embeddings: str, device, batch_size: int = 256):
         self.model, self.vocabs, self.config, archive, self.prefix = open_model(model_file, lang)
         self.lang = self.prefix[:-1] if self.prefix else (lang or archive.get("lang", ""))
-        if vectors is not None:
-            check_dimension(self.model, vectors)
-        self.vectors, self.device, self.batch_size = vectors, device, batch_size
+        self.vectors = text_vectors(archive, self.prefix, lang, embeddings)
+        if self.vectors is not None:
+            check_dimension(self.model, self.vectors)
+        self.device, self.batch_size = device, batch_size
         self.model = to_device(self.model, device).eval()
         self.names = np.asarray(self.vocabs.tags.items, dtype=object)
 
     def _cover(self, sentences: list[Sentence]) -> None:
-        """Vectors for words the vocabulary lacks (only with ``vectors``)."""
-        if self.vectors is None:
-            return
-        if self.prefix:
-            extend(self.model, self.vocabs, sentences, self.vectors, self.prefix)
-        else:
-            retarget(self.model, self.vocabs, sentences, self.vectors)
-        self.model = to_device(self.model, self.device)
+        """Vectors for the words the vocabulary lacks (only with ``vectors``)."""
+        if self.vectors is not None:
+            cover(self.model, self.vocabs, self.prefix, sentences, self.vectors)
+            self.model = to_device(self.model, self.device)
 
     @torch.no_grad()
     def tag(self, sentences: list[list[str]]) -> list[Tagged]:

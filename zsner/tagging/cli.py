@@ -91,13 +91,13 @@ def tag_file(args, input_format: str, output_format: str, with_tokens: bool) -> 
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ZsnerError(f"--{flag.replace('_', '-')} must be at least 1")
     model_path = _model_path(args)
-    find_model(model_path, args.select)  # a wrong model stops before the input is read
+    found = find_model(model_path, args.select)  # a wrong model stops before the input is read
     if args.output != "-" and args.output == args.input:
         raise ZsnerError("--output would overwrite --input", args.output)
     text, name = read_input(args.input, args.encoding)
     tagger = load(model_path, lang=args.lang, select=args.select, device=args.device, embeddings=args.embeddings,
                   batch_size=args.batch_size, quantize=args.quantize == "int8", model_folder=args.model_folder,
-                  threads=args.threads)
+                  threads=args.threads, found=found)
     prepared = documents(text, name, input_format, tagger.make_document, args.max_chars, args.encoding)
     stream = tqdm(tagger.tag_documents(prepared), total=len(prepared), desc="tag", unit="doc",
                   disable=args.no_progress, file=sys.stderr, leave=False)

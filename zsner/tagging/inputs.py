@@ -20,8 +20,7 @@ from .document import Document
 
 FORMATS = ("text", "lines", "tokens", "conll", "jsonl")
 MAX_CHARS = 1_000_000  # per document
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # control characters, lone surrogates
 
 
 def read_input(source: str, encoding: str = "utf-8") -> tuple[str, str]:
@@ -45,12 +44,7 @@ def read_input(source: str, encoding: str = "utf-8") -> tuple[str, str]:
         raise ZsnerError(f"not valid {encoding} at byte {err.start} (0x{raw[err.start]:02x}); is --encoding right?",
                          name, line) from None
     text = text[1:] if text.startswith("\ufeff") else text
-    bad = _CONTROL.search(text)
-    if bad:
-        line = text.count("\n", 0, bad.start()) + 1
-        raise ZsnerError(f"control character U+{ord(bad.group()):04X} (binary data?)", name, line)
-    if not text.strip():
-        raise ZsnerError("no text (empty or whitespace only)", name)
+    _check_characters(text, name, locate=True)
     return text, name
 
 
@@ -77,8 +71,7 @@ def documents(text: str, name: str, fmt: str, make_document, max_chars: int = MA
             result.append(Document.from_offsets(line, [offsets], number))
         else:
             identifier, body = _json_line(line, name, number)
-            if _SURROGATE.search(body):  # a "\ud800" escape decodes to no Unicode text
-                raise ZsnerError("a lone surrogate in \"text\" (not Unicode)", name, number)
+            _check_characters(body, name, number)  # JSON escapes ("\u001b", "\ud800") decode to anything
             _check_size(body, max_chars, name, number)
             result.append(make_document(body, identifier))
     return result
@@ -87,13 +80,20 @@ def documents(text: str, name: str, fmt: str, make_document, max_chars: int = MA
 def check_text(text: str, name: str, max_chars: int = MAX_CHARS) -> None:
     """One document's text as ``zsner tag`` accepts it (the server's check of each text): no control character,
     no lone surrogate (a JSON ``\\ud800`` escape: not Unicode), not blank, at most ``max_chars`` characters."""
-    bad = _CONTROL.search(text) or _SURROGATE.search(text)
-    if bad:
-        kind = "lone surrogate" if _SURROGATE.match(bad.group()) else "control character"
-        raise ZsnerError(f"{kind} U+{ord(bad.group()):04X} (binary data?)", name)
-    if not text.strip():
-        raise ZsnerError("no text (empty or whitespace only)", name)
+    _check_characters(text, name)
     _check_size(text, max_chars, name, None)
+
+
+def _check_characters(text: str, name: str, line: int | None = None, locate: bool = False) -> None:
+    """No control character other than tab / line feed / carriage return, no lone surrogate (not Unicode), not
+    blank; ``locate``: name the line of ``text`` where the bad character is."""
+    bad = _UNREADABLE.search(text)
+    if bad:
+        kind = "lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "control character"
+        line = text.count("\n", 0, bad.start()) + 1 if locate else line
+        raise ZsnerError(f"{kind} U+{ord(bad.group()):04X} (binary data?)", name, line)
+    if not text.strip():
+        raise ZsnerError("no text (empty or whitespace only)", name, line)
 
 
 def _check_size(text: str, max_chars: int, name: str, line: int | None) -> None:

@@ -80,19 +80,20 @@ def _file_kind(path: Path) -> str:
 
 def load(path, *, lang: str | None = None, select: str = "src-dev", device: str = "auto",
          embeddings: str | None = None, batch_size: int | None = None, quantize: bool = False,
-         model_folder: str = "", threads: int | None = None):
+         model_folder: str = "", threads: int | None = None, found: ModelFile | None = None):
     """A ``Tagger`` for the model at ``path``: ``tagger("raw text")`` -> ``Document``, ``tagger.pipe(texts)``.
 
     ``lang``: the text's language (a transfer model reads its target by default); ``embeddings``: vectors of
     that language in the classic model's word space for words its vocabulary lacks; ``quantize``: int8
-    transformer encoder on the CPU; ``model_folder``: the transformer's base Hugging Face folder, when it moved.
+    transformer encoder on the CPU; ``model_folder``: the transformer's base Hugging Face folder, when it moved;
+    ``found``: ``find_model(path, select)`` when the caller already checked the path (read once).
     """
     import torch
 
     from ..device import resolve_device
     from .tagger import Tagger
 
-    found = find_model(path, select)
+    found = found or find_model(path, select)
     if threads:
         torch.set_num_threads(threads)
     resolved = resolve_device(device)
@@ -104,11 +105,9 @@ def load(path, *, lang: str | None = None, select: str = "src-dev", device: str 
     else:
         if quantize:
             raise ZsnerError("--quantize applies to transformer models only", found.file)
-        from ..train.prepare import load_language_vectors
         from .classic import ClassicBackend
 
-        vectors = load_language_vectors(lang or "", embeddings, 0) if embeddings else None
-        backend = ClassicBackend(found.file, lang, vectors, resolved, batch_size or 256)
+        backend = ClassicBackend(found.file, lang, embeddings or "", resolved, batch_size or 256)
     info = {"model": str(path), "file": str(found.file), "kind": found.kind, "lang": backend.lang,
             "device": str(resolved), "select": select}
     return Tagger(backend, info, batch_size=4 * (batch_size or 256) if found.kind == "classic" else 256)

@@ -69,14 +69,32 @@ def open_model(model_path, lang: str | None):
     return model, vocabs, config, archive, f"{lang}:"
 
 
+def text_vectors(archive: dict, prefix: str, lang: str | None, embeddings: str, data_dir=None) -> WordVectors | None:
+    """The vectors that text of ``lang`` needs: ``embeddings`` for a transfer model (``prefix``: its language); for a
+    monolingual model ``embeddings``, or ``lang``'s own vectors when it is another language than the model's. None:
+    the model's table serves as it is."""
+    if prefix:
+        return load_language_vectors(prefix[:-1], embeddings, 0, data_dir) if embeddings else None
+    if embeddings or (lang and lang != archive.get("lang")):
+        return load_language_vectors(lang or "", embeddings, 0, data_dir)
+    return None
+
+
+def cover(model, vocabs, prefix: str, sentences: list[Sentence], vectors: WordVectors | None) -> None:
+    """Give the model ``vectors`` for the words of ``sentences``: added to a transfer model's joint vocabulary under
+    ``prefix``, or a monolingual model's table swapped for them (nothing without ``vectors``)."""
+    if vectors is None:
+        return
+    if prefix:
+        extend(model, vocabs, sentences, vectors, prefix)
+    else:
+        retarget(model, vocabs, sentences, vectors)
+
+
 def _adapt(loaded, sentences: list[Sentence], lang: str | None, embeddings: str, data_dir=None):
-    """Give the model vectors for the words of ``sentences``: extend a transfer model's joint vocabulary with
-    ``embeddings``, or swap a monolingual model's table for ``lang``'s vectors."""
+    """Give the model the vectors that the words of ``sentences`` need (``text_vectors``)."""
     model, vocabs, _, archive, prefix = loaded
-    if prefix and embeddings:
-        extend(model, vocabs, sentences, load_language_vectors(prefix[:-1], embeddings, 0, data_dir), prefix)
-    elif not prefix and (embeddings or (lang and lang != archive.get("lang"))):
-        retarget(model, vocabs, sentences, load_language_vectors(lang or "", embeddings, 0, data_dir))
+    cover(model, vocabs, prefix, sentences, text_vectors(archive, prefix, lang, embeddings, data_dir))
 
 
 def evaluate_language(model_path, lang: str, embeddings: str = "", out=None, data_dir=None, threads: int = 1,
