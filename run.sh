@@ -19,19 +19,79 @@
 #                                      distributed and serve extras)
 #   bash run.sh zsner ARGS...          any zsner command in that environment (e.g. bash run.sh zsner data en;
 #                                      bash run.sh zsner serve MODEL installs the serve extra first)
+#   bash run.sh --print-extras ARGS    the extras that `bash run.sh ARGS` installs, printed (nothing is set up)
+#
+# Extras installed by the arguments: transformer for --backend transformer|both, --vectors encoder|concat,
+# --teacher, zsner transformer|vectors|project|cluster|groups|export and tag/predict/serve of a transformer run
+# or checkpoint (and a grid spec with any of these); distributed (Ray) for --seeds N > 1, zsner grid and zsner
+# groups --ray|--address; serve for zsner serve. Each zsner command checks the same first (one line if missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/env.sh
 
+_transformer_model() {  # a transformer run folder or checkpoint (what zsner tag / predict / serve load as one)
+  if [ -d "$1" ]; then
+    [ -d "$1/checkpoints" ] || grep -Eqs '"backend": *"transformer"' "$1/metrics.json"
+  else
+    [ -f "$1" ] && grep -aqF zsner-transformer-1 < <(head -c 4194304 "$1")  # the archive's pickle comes first
+  fi
+}
+
+_transformer_spec() {  # a grid spec with transformer runs, encoder vectors or a teacher
+  [ -f "$1" ] && grep -Eqs 'backend"?: *"?transformer|teacher|vectors"?: *"?(encoder|concat)|--vectors[ =](encoder|concat)' "$1"
+}
+
+run_sh_extras() {  # ARGS (as given to run.sh) -> the comma-separated extras they need
+  local command=run extras="" seeds="" previous="" arg word words
+  case "${1:-}" in
+    --test) _zsner_union test,transformer,distributed,serve; return ;;
+    zsner) command=${2:-}; shift; shift || true ;;
+  esac
+  case "$command" in
+    serve) extras=serve ;;
+    transformer | vectors | project | cluster | groups | export) extras=transformer ;;
+    grid) extras=distributed ;;
+  esac
+  for arg in "$@"; do
+    read -r -a words <<<"$arg" || true  # a grid's --flags "..." holds several words
+    for word in ${words[@]+"${words[@]}"}; do
+      case "$previous $word" in
+        "--backend transformer" | "--backend both" | "--vectors encoder" | "--vectors concat") extras+=,transformer ;;
+        "--seeds "*) seeds=$word ;;
+      esac
+      case "$word" in
+        --backend=transformer | --backend=both | --vectors=encoder | --vectors=concat | --teacher | --teacher=*)
+          extras+=,transformer ;;
+        --seeds=*) seeds=${word#--seeds=} ;;
+        --ray | --address | --address=*) [ "$command" != groups ] || extras+=,distributed ;;
+      esac
+      previous=$word
+    done
+    case "$command" in
+      tag | predict | serve) if _transformer_model "$arg"; then extras+=,transformer; fi ;;
+      grid) if _transformer_spec "$arg"; then extras+=,transformer; fi ;;
+    esac
+  done
+  if [ "$command" = run ]; then  # several seeds train in parallel on Ray
+    case "$seeds" in '' | 0 | 1 | *[!0-9]*) ;; *) extras+=,distributed ;; esac
+  fi
+  _zsner_union "$extras"
+}
+
+if [ "${1:-}" = --print-extras ]; then
+  shift
+  run_sh_extras "$@"
+  exit 0
+fi
 if [ "${1:-}" = --test ]; then
   shift
-  zsner_env test,transformer,distributed,serve
+  zsner_env "$(run_sh_extras --test)"
   [ $# -gt 0 ] || set -- tests
   exec python3 -m pytest -q "$@"
 fi
 if [ "${1:-}" = zsner ]; then
+  zsner_env "$(run_sh_extras "$@")"
   shift
-  case "${1:-}" in serve) zsner_env serve ;; *) zsner_env "" ;; esac  # zsner serve: the serve extra (FastAPI)
   exec python3 -m zsner.cli "$@"
 fi
 
@@ -40,15 +100,5 @@ if [ $# -lt 2 ]; then
     "[flags] | bash run.sh --test [PYTEST ARGS] | bash run.sh zsner ARGS" >&2
   exit 2
 fi
-extras="" seeds="" previous=""  # the transformer and both backends need the transformer extra; several
-for arg in "$@"; do                 # seeds the distributed one (Ray: the seeds train in parallel)
-  case "$previous $arg" in
-    "--backend transformer" | "--backend both" | *" --backend=transformer" | *" --backend=both") extras=transformer ;;
-  esac
-  case "$previous" in --seeds) seeds=$arg ;; esac
-  case "$arg" in --seeds=*) seeds=${arg#--seeds=} ;; esac
-  previous=$arg
-done
-case "$seeds" in '' | 0 | 1 | *[!0-9]*) ;; *) extras=$(_zsner_union "$extras" distributed) ;; esac
-zsner_env "$extras"
+zsner_env "$(run_sh_extras "$@")"
 exec python3 -m zsner.runner --called-as run.sh "$@"  # = zsner run, without importing the other commands

@@ -4,7 +4,7 @@
 #   bash scripts/gpu_check.sh [scripts/gpu_check.py flags]    e.g. --device cuda:0, --only crf,classic, --tiny
 #
 # It prints PASS/FAIL per check (CRF on CUDA vs CPU, one classic epoch, one transfer round, the transformer with
-# AMP and the CRF head) and throughput; exit status 1 if a check fails. Paste its output into docs/RESULTS.md.
+# AMP and the CRF head) and throughput; exit status 1 if a check fails. Paste its output into docs/results/reliability.md §8.
 #
 # Environment: the machine's own python3 and torch are used as they are (a CUDA build there must not be replaced
 # by the CPU torch that setup.py pins). Python packages it lacks come, in this order, from wheels in .whl/

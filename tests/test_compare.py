@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.synthetic import write_language
 from zsner.cli import main
 from zsner.compare import compare_rows, compare_runs, load_run
 from zsner.errors import ZsnerError
@@ -184,6 +185,8 @@ def bash_run(tmp_path):
     printing the commands."""
     script = tmp_path / "repo" / "run.sh"
     script.parent.mkdir()
+    data = write_language(write_language(tmp_path / "data", "en", sizes=(5, 3, 3), dim=300), "es", sizes=(5, 3, 3),
+                          dim=300)  # the dry run checks the languages' files (and --word-dim) before it prints
     shutil.copy(REPO / "run.sh", script)
     (script.parent / "scripts").mkdir()
     shutil.copy(REPO / "scripts" / "env.sh", script.parent / "scripts")
@@ -191,6 +194,7 @@ def bash_run(tmp_path):
     def run(*arguments, dry=True):
         env = {k: v for k, v in os.environ.items() if k != "ZSNER_DRY_RUN"}
         env["ZSNER_PYTHON"] = sys.executable
+        env["ZSNER_DATA"] = str(data)
         if dry:
             env["ZSNER_DRY_RUN"] = "1"
         return subprocess.run(["bash", str(script), "en", "es", *arguments], capture_output=True, text=True,
@@ -220,6 +224,7 @@ def test_run_sh_rejects_unknown_backend_and_missing_model(bash_run, tmp_path):
 def test_run_sh_maps_flags_to_the_backends(bash_run, tmp_path):
     model = tmp_path / "my model"
     model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert"}')  # a Hugging Face folder
     result = bash_run("--backend", "transformer", "--model", str(model), "--mode=augmented", "--freeze-layers", "6",
                       "--out", "runs/x y")
     assert result.returncode == 0, result.stderr
@@ -228,6 +233,7 @@ def test_run_sh_maps_flags_to_the_backends(bash_run, tmp_path):
         "--mode augmented --freeze-layers 6 --out runs/x\\ y"]
     model = tmp_path / "m"
     model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert"}')  # a Hugging Face folder
     result = bash_run("--backend", "both", "--model", str(model), "--mode", "zero-shot", "--seeds", "3", "--seed", "2",
                       "--classic", "--epochs", "5", "--transformer", "--mode", "augmented", "--freeze-layers", "6")
     assert result.returncode == 0, result.stderr
@@ -254,6 +260,7 @@ def test_run_sh_both_passes_no_progress_to_commands_that_accept_it(bash_run, tmp
 
     model = tmp_path / "m"
     model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert"}')  # a Hugging Face folder
     result = bash_run("--backend", "both", "--model", str(model), "--no-progress")
     assert result.returncode == 0, result.stderr
     commands = result.stdout.splitlines()

@@ -78,7 +78,18 @@ def test_yaml_and_json_specs_are_the_same_grid(tmp_path):
     assert plan.results_folders() == [s.folder for s, _ in plan.steps]
 
 
-def test_flags_without_a_file_and_the_dry_run(capsys):
+@pytest.fixture
+def en_es(tmp_path, monkeypatch):
+    """Tiny en / es data on the search path ($ZSNER_DATA; 300-d vectors, --word-dim's default): the dry run checks
+    the runs' files first."""
+    data = tmp_path / "data"
+    for lang in ("en", "es"):
+        write_language(data, lang, sizes=(5, 3, 3), dim=300)
+    monkeypatch.setenv("ZSNER_DATA", str(data))
+    return data
+
+
+def test_flags_without_a_file_and_the_dry_run(capsys, en_es):
     assert main(["grid", "--pairs", "en-es", "--modes", "mono", "--seeds", "2", "--flags", "--epochs 1",
                  "--name", "x", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -98,7 +109,7 @@ def test_language_lists_in_pairs_make_multilingual_and_round_robin_runs(tmp_path
     assert steps[0].command[1:5] == ("--src", "en,es,nl,de", "--tgt", "en,es,nl,de")
 
 
-def test_settings_flag_runs_part_of_a_spec_file(tmp_path, capsys):
+def test_settings_flag_runs_part_of_a_spec_file(tmp_path, capsys, en_es):
     path = _write(tmp_path / "g.json", json.dumps({**SPEC, "flags": {"epochs": 1}}))
     assert main(["grid", str(path), "--settings", "untied", "--pairs", "en-es", "--modes", "shared", "--dry-run"]) == 0
     names = [line.split("]")[0].split(" prepare/")[0] for line in capsys.readouterr().out.splitlines()]

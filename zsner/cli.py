@@ -40,37 +40,49 @@ def _languages():
     return DATASETS
 
 
-def _feature_commands():
-    """Subcommands whose argument parsing lives beside their feature (each module's ``add_parser(sub)``)."""
-    from . import compare, curves, runner
-    from .cluster import cli as cluster_cli
-    from .encoder_vectors import cli as vectors_cli
-    from .grid import cli as grid_cli
-    from .groups import cli as groups_cli
-    from .mapping import cli as mapping_cli
-    from .tagging import cli as tagging_cli
-    from .projection import cli as projection_cli
-    from .serve import cli as serve_cli
-    from .train import cli as train_cli
-    from .transfer import cli as transfer_cli
-    from .transformer import cli as transformer_cli
-
-    return [train_cli.add_parser, transfer_cli.add_parser, mapping_cli.add_parser, transformer_cli.add_parser,
-            vectors_cli.add_parser, compare.add_parser, curves.add_parser, runner.add_parser, grid_cli.add_parser,
-            projection_cli.add_parser, cluster_cli.add_parser, groups_cli.add_parser, tagging_cli.add_parser,
-            serve_cli.add_parser]
+# Each subcommand's module, imported only when that subcommand (or the full help) is asked for: building the parser
+# must not import every feature (seqeval, scikit-learn, transformers...), so that `zsner tag` starts fast.
+# A test checks that this table names exactly the subcommands that the modules define.
+COMMANDS = {
+    "data": None,  # defined here
+    "train": "zsner.train.cli", "evaluate": "zsner.train.cli",
+    "transfer": "zsner.transfer.cli", "map": "zsner.mapping.cli", "transformer": "zsner.transformer.cli",
+    "vectors": "zsner.encoder_vectors.cli", "compare": "zsner.compare", "curves": "zsner.curves",
+    "run": "zsner.runner", "grid": "zsner.grid.cli", "project": "zsner.projection.cli",
+    "cluster": "zsner.cluster.cli", "groups": "zsner.groups.cli",
+    "tag": "zsner.tagging.cli", "predict": "zsner.tagging.cli", "export": "zsner.tagging.cli",
+    "serve": "zsner.serve.cli",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _adders(command: str | None):
+    """The ``add_parser(sub)`` functions to call: the one module that defines ``command``, or all of them."""
+    import importlib
+
+    if command in COMMANDS:
+        modules = [COMMANDS[command]] if COMMANDS[command] else []
+    else:
+        modules = list(dict.fromkeys(name for name in COMMANDS.values() if name))
+    return [_add_data] + [importlib.import_module(name).add_parser for name in modules]
+
+
+def _command(argv) -> str | None:
+    """The subcommand named on the command line (its first word), or None (help, no command, an unknown word)."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    return words[0] if words and words[0] in COMMANDS else None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``command``, only that subcommand's module is imported and added."""
     parser = argparse.ArgumentParser(prog="zsner", description="zero-resource cross-lingual NER")
     sub = parser.add_subparsers(dest="command", required=True)
-    for adder in [_add_data, *_feature_commands()]:
+    for adder in _adders(command):
         adder(sub)
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -54,7 +54,7 @@ class TrainConfig:
     max_train_length: int = 250  # longer training sentences are skipped
     eval_batch_size: int = 256
     seed: int = 1
-    threads: int = 1  # torch intra-op threads; measured fastest for this model on 2 cores (docs/RESULTS.md)
+    threads: int = 1  # torch intra-op threads; measured fastest for this model on 2 cores (docs/results/speed.md §9.1)
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved by zsner.device
     eval_overlap: str = "auto"  # evaluate beside training on a second core: auto | on | off (same results)
     train_limit: int = 0  # use only the first N training sentences (0 = all); for tests and quick runs
@@ -104,8 +104,14 @@ def field_type_error(cls, values: dict) -> str | None:
     """The first known field of ``values`` whose type does not fit ``cls``'s default, as a message; else None."""
     for f in dataclasses.fields(cls):
         if f.name in values and not fits_default(values[f.name], f.default):
-            return f"{f.name} must be {_TYPE_NAMES[type(f.default)]}, got {values[f.name]!r}"
+            return f"{f.name} must be {_TYPE_NAMES[type(f.default)]}, got {short_repr(values[f.name])}"
     return None
+
+
+def short_repr(value) -> str:
+    """A value as one short line (a message names what it got, whatever it is)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def resume_overrides(args: argparse.Namespace, classes, safe, run_dir, also=()) -> dict:

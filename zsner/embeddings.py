@@ -6,6 +6,7 @@ of Lample et al. (2016): the exact word, then its lowercase form, then lowercase
 from __future__ import annotations
 
 import gzip
+import mmap
 import re
 import struct
 import zlib
@@ -84,6 +85,8 @@ def load_vectors(path, max_vocab: int | None = None) -> WordVectors:
     path = Path(path)
     if not path.exists():
         raise ZsnerError("no such embedding file", path)
+    if path.is_dir():
+        raise ZsnerError("expected an embedding file, found a folder", path)
     name = path.name
     if name.endswith(".kv"):
         words, matrix = _load_kv(path)
@@ -94,6 +97,8 @@ def load_vectors(path, max_vocab: int | None = None) -> WordVectors:
         words, matrix, oov = (*_load_word2vec_bin(path), None)
     else:
         words, matrix, oov = (*_load_text(path), None)
+    if not len(words):
+        raise ZsnerError("no vectors found (empty file?)", path)
     if max_vocab:
         words, matrix = words[:max_vocab], matrix[:max_vocab]
     return WordVectors(list(words), matrix, str(path), oov)
@@ -104,9 +109,13 @@ def _load_kv(path: Path):
 
     try:
         kv = KeyedVectors.load(str(path), mmap="r")
-    except Exception as err:  # gensim raises many types for a broken file
-        raise ZsnerError(f"cannot read gensim KeyedVectors: {err}", path) from None
-    return list(kv.index_to_key), np.asarray(kv.vectors, dtype=np.float32)
+        return list(kv.index_to_key), np.asarray(kv.vectors, dtype=np.float32)
+    except Exception as err:  # gensim raises many types for a broken file (or an object of another kind)
+        raise ZsnerError(f"cannot read gensim KeyedVectors ({type(err).__name__}: {_first_line(err)})", path) from None
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else "damaged file"
 
 
 def _is_fasttext_bin(path: Path) -> bool:
@@ -115,9 +124,55 @@ def _is_fasttext_bin(path: Path) -> bool:
     return len(head) == 4 and struct.unpack("<i", head)[0] == FASTTEXT_MAGIC
 
 
+def _check_fasttext_bin(path: Path) -> None:
+    """Walk a fastText ``.bin``'s layout (header, dictionary, matrices) before fastText reads it: its own loader
+    reads past the end of a cut file without noticing (or never returns), and trusts every size in it."""
+    def damaged(what: str, offset: int):
+        return ZsnerError(f"damaged fastText model: its {what} does not fit (byte {offset} of {end})", path)
+
+    def unpack(fmt: str, offset: int, what: str):
+        if offset + struct.calcsize(fmt) > end:
+            raise damaged(what, offset)
+        return struct.unpack_from(fmt, data, offset)
+
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        end = len(data)
+        args = unpack("<12id", 8, "header")  # dim ws epoch minCount neg wordNgrams loss model bucket minn maxn ...
+        dim, loss, model, bucket, maxn = args[0], args[6], args[7], args[8], args[10]
+        if dim < 1 or loss not in (1, 2, 3, 4) or model not in (1, 2, 3) or bucket < 0 or (maxn > 0 and bucket < 1):
+            raise damaged("header", 8)
+        size, words, labels, _, pruned = unpack("<iiiqq", 64, "dictionary")
+        if min(size, words, labels) < 0 or words + labels != size:
+            raise damaged("dictionary", 64)
+        offset = 92
+        for _ in range(size):  # entries: word bytes, NUL, int64 count, int8 type
+            stop = data.find(b"\0", offset)
+            if stop < 0 or stop + 10 > end:
+                raise damaged("dictionary", offset)
+            count, kind = struct.unpack_from("<qb", data, stop + 1)
+            if count < 1 or kind not in (0, 1):
+                raise damaged("dictionary", stop + 1)
+            offset = stop + 10
+        offset += 8 * max(pruned, 0)
+        expected = {"input matrix": words + bucket if pruned <= 0 else None,
+                    "output matrix": labels if model == 3 else words}
+        for what, rows_expected in expected.items():
+            quantized, rows, columns = unpack("<bqq", offset, what)
+            if quantized == 1:
+                return  # a quantized model (.ftz layout): fastText checks its own
+            if quantized != 0 or columns != dim or rows < 0 or rows_expected not in (None, rows):
+                raise damaged(what, offset)
+            offset += 17 + rows * columns * 4
+            if offset > end:
+                raise damaged(what, end)
+        if offset != end:
+            raise damaged("end", offset)
+
+
 def _load_fasttext_bin(path: Path):
     import fasttext
 
+    _check_fasttext_bin(path)
     try:
         model = fasttext.load_model(str(path))
     except Exception as err:
@@ -147,7 +202,7 @@ def _load_text(path: Path):
         try:
             for number, line in enumerate(handle, start=1):
                 parts = line.rstrip("\n\r").rstrip(" ").split(" ")
-                if number == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                if number == 1 and len(parts) == 2 and all(part.isascii() and part.isdigit() for part in parts):
                     dim = int(parts[1])
                     continue
                 if len(parts) < 2:

@@ -18,6 +18,8 @@ def read_json(path, what: str, expect: type | None = dict):
         raise ZsnerError(f"cannot read the {what} ({type(err).__name__}: {err})", path) from None
     except json.JSONDecodeError as err:
         raise ZsnerError(f"the {what} is not valid JSON: {err.msg}", path, err.lineno) from None
+    except (ValueError, RecursionError) as err:  # a number of over 4300 digits; nesting deeper than Python's stack
+        raise ZsnerError(f"the {what} is not JSON that can be read ({type(err).__name__})", path) from None
     if expect is not None and not isinstance(value, expect):
         raise ZsnerError(f"the {what} does not hold a JSON {'object' if expect is dict else expect.__name__}", path)
     return value

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .atomic import LogFile
+
 
 def attach_log(out_dir: Path) -> logging.Handler:
     """Append every ``zsner`` log record (backends log to child loggers) to ``out_dir/training.log``; the caller
-    removes and closes the returned handler."""
-    handler = logging.FileHandler(Path(out_dir) / "training.log", mode="a", encoding="utf-8")
+    removes and closes the returned handler. A record the disk does not take stops the run (``ZsnerError``)."""
+    handler = LogFile(Path(out_dir) / "training.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("zsner").addHandler(handler)
     logging.getLogger("zsner").setLevel(logging.INFO)

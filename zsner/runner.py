@@ -8,7 +8,7 @@ hands its arguments here), turned into ``zsner transfer`` / ``zsner transformer`
                       [--classic FLAGS...] [--transformer FLAGS...]
 
 --schedule cpu (default) trains the classic model for 10 epochs with an evaluation every 300 batches (the
-measured budget of docs/RESULTS.md §4), --schedule paper keeps the paper's 30 / 150; explicit --epochs /
+measured budget of docs/results/reproduction.md §4.1), --schedule paper keeps the paper's 30 / 150; explicit --epochs /
 --eval-every win. The classic backend leaves runs/SRC-TGT-MODE/ (or --out); with --seeds N and Ray installed
 (the `distributed` extra) the seeds train in parallel on this machine's cores (`zsner grid`), else one after
 the other. --backend transformer writes runs/SRC-TGT-transformer-MODE/ (or --out). --backend both runs the
@@ -17,7 +17,8 @@ classic pipeline, then the transformer (a finished folder is reused unless --ove
 zero-shot -> classic shared + transformer zero-shot; a classic variant -> it + transformer zero-shot; default:
 classic augmented + transformer zero-shot. Flags before --classic / --transformer go to both backends, flags
 after one of them to that backend only (a --mode there sets that backend's mode); --seeds is the classic
-backend's. ZSNER_DRY_RUN=1 prints the transformer/both commands instead of running them.
+backend's. ZSNER_DRY_RUN=1 prints the transformer/both commands instead of running them. Either way every
+backend's command is checked first (extras, flags, languages and their files, the model folders it names).
 """
 from __future__ import annotations
 
@@ -218,6 +219,8 @@ def add_parser(sub):
 
 
 def run_command(args) -> None:
+    from .grid.preflight import check_commands
+
     try:
         calls = plan(args.src, args.tgt, list(args.flags))
     except ZsnerError as err:
@@ -225,12 +228,18 @@ def run_command(args) -> None:
             raise
         print(f"{args.called_as}: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    for command in (calls.transfer, calls.transformer):  # every backend's command checked (extras, languages,
+        try:                                             # files, models) before the first one starts
+            check_commands([command] if command else [])
+        except ZsnerError as err:  # the line that command would print, as when it fails itself
+            print(f"zsner {command[0]}: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
     execute(calls, args.called_as or "zsner run", os.environ.get("ZSNER_DRY_RUN") == "1")
 
 
 def main(argv=None) -> int:
-    """``python -m zsner.runner`` = ``zsner run`` without building every other command's parser (run.sh's
-    argument errors and dry runs answer before torch is imported)."""
+    """``python -m zsner.runner`` = ``zsner run`` without building every other command's parser first (run.sh's
+    argument errors answer before torch is imported)."""
     args = _arguments(argparse.ArgumentParser(prog="zsner run", description=__doc__,
                                               formatter_class=argparse.RawDescriptionHelpFormatter)).parse_args(argv)
     try:

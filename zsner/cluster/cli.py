@@ -2,6 +2,8 @@
 
     zsner cluster --model PATH --langs ar,da,de,en,es,fr,he,hi,it,ja,ko,ru,sw,yo,zh --k 4 --out runs/clusters
     zsner cluster --model PATH --seeds 1,2 --caps 200,400 --out runs/clusters-stability
+
+A killed run resumes when the same command runs again: the settings it finished are not computed again.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import argparse
 
 from ..config import add_config_arguments, apply_overrides
 from ..errors import ZsnerError
+from ..extras import require
 from .config import ClusterConfig
 
 
@@ -23,6 +26,7 @@ def add_parser(sub):
 
 
 def run_command(args) -> None:
+    from ..runs import writing
     from .pipeline import run
 
     config = apply_overrides(ClusterConfig(), args)
@@ -30,7 +34,9 @@ def run_command(args) -> None:
         config = apply_overrides(config, argparse.Namespace(progress=False))
     if not config.model:
         raise ZsnerError("--model PATH (a local Hugging Face encoder folder) is required")
-    report = run(config, args.out, args.overwrite)
+    require("transformer", "zsner cluster")
+    with writing(args.out):  # one writer per run folder
+        report = run(config, args.out, args.overwrite)
     for name, setting in report["settings"].items():
         print(f"{name}: LID accuracy {setting['lid_accuracy']}")
     print(f"mean ARI across settings: {report['mean_ari']}; results in {args.out}")

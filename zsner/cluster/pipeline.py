@@ -8,20 +8,28 @@ majority cluster, the groups); ``lid_accuracy.json`` (held-out LID accuracy per 
 sizes); ``map.png``; ``dendrogram.png``; ``baseline/`` (the same three for the plain encoder); ``stability.json``
 (ARI between the settings' groupings); ``summary.md`` (written last: a folder without it is unfinished);
 ``training.log``. A folder is reused only when its config matches (``zsner/runs.py``).
+
+Crash-safe: each setting's files are written as it finishes, then its record (groups, accuracy) as a chunk under
+``chunks/settings/`` (``zsner/chunks.py``, keyed by the configuration, the device's kind, the model's weights and
+the sentences read); a rerun of a killed run skips the settings recorded there, and ``stability.json`` and
+``summary.md`` come from the records (byte-identical to an uninterrupted run); ``chunks/`` goes once they are written.
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..atomic import write_json, write_text
+from ..chunks import ChunkCache, digest
 from ..config import save_configs, to_dict
 from ..device import resolve_device, to_device
+from ..encoder_vectors.build import model_key
 from ..errors import ZsnerError
 from ..resources import wikiann_names
 from ..runlog import attach_log
@@ -40,6 +48,8 @@ from .stability import stability
 
 log = logging.getLogger("zsner.cluster")
 ENCODERS = {"lid": "LID-fine-tuned encoder", "plain": "plain encoder (baseline)"}
+CHUNKS = "chunks"  # finished settings' records (removed once summary.md is written)
+RUNTIME = ("threads", "device", "progress")  # fields that change no result (the device's kind is keyed apart)
 
 
 @dataclass
@@ -112,11 +122,26 @@ def write_setting(folder: Path, config: ClusterConfig, result: dict, seed: int, 
                                               "seed": seed, "cap": cap})
 
 
+def setting_key(config: ClusterConfig, inputs: Inputs) -> dict:
+    """Everything that determines a setting's result: the configuration (runtime fields aside), the kind of
+    device, the model's weights and every sentence read."""
+    return {"cluster": {name: value for name, value in to_dict(config).items() if name not in RUNTIME},
+            "device": inputs.device.type, "model": model_key(config.model), "data": digest(inputs.pools)}
+
+
+def setting_record(result: dict, seed: int, cap: int) -> dict:
+    """What the report needs of a finished setting (JSON)."""
+    return {"seed": seed, "cap": cap, "langs": result["sample"].langs, "lid": result["lid"]["groups"],
+            "plain": result["plain"]["groups"], "accuracy": result["accuracy"]}
+
+
 def run(config: ClusterConfig, out, overwrite: bool = False) -> dict:
-    """The whole study into ``out``; returns the contents of ``stability.json``."""
+    """The whole study into ``out``, resuming a killed run's finished settings; returns the contents of
+    ``stability.json``."""
     inputs = read_inputs(config)
     out = Path(out)
     if claim(out, {"cluster": to_dict(config)}, overwrite, finished="summary.md") == "reuse":
+        shutil.rmtree(out / CHUNKS, ignore_errors=True)  # left only by a run killed after summary.md
         log.info("reusing the finished clustering in %s", out)
         return json.loads((out / "stability.json").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
@@ -124,20 +149,32 @@ def run(config: ClusterConfig, out, overwrite: bool = False) -> dict:
     handler = attach_log(out)
     try:
         torch.set_num_threads(config.threads)
-        settings, main = {}, None
-        for cap in int_list(config.caps, "--caps"):
-            for seed in int_list(config.seeds, "--seeds"):
-                name = f"seed{seed}-cap{cap}"
-                result = cluster_setting(config, inputs, seed, cap)
-                write_setting(out if main is None else out / "stability" / name, config, result, seed, cap,
-                              figures=main is None)
-                main = main or result
-                settings[name] = {"seed": seed, "cap": cap, "lid": result["lid"]["groups"]["majority"],
-                                  "plain": result["plain"]["groups"]["majority"],
-                                  "lid_accuracy": result["accuracy"]["overall"]}
+        grid = [(seed, cap) for cap in int_list(config.caps, "--caps") for seed in int_list(config.seeds, "--seeds")]
+
+        def compute(index: int) -> dict:
+            seed, cap = grid[index]
+            result = cluster_setting(config, inputs, seed, cap)
+            write_setting(out if index == 0 else out / "stability" / f"seed{seed}-cap{cap}", config, result, seed,
+                          cap, figures=index == 0)
+            return setting_record(result, seed, cap)
+
+        def decode(record: dict, index: int) -> dict:
+            parts = [record["langs"], record["lid"]["majority"], record["plain"]["majority"],
+                     record["accuracy"]["per_language"]]
+            if [record["seed"], record["cap"]] != list(grid[index]) or not all(parts) or "overall" not in \
+                    record["accuracy"]:
+                raise ValueError("not the record of this setting")
+            return record
+
+        cache = ChunkCache(out / CHUNKS / "settings", setting_key(config, inputs))
+        records = cache.results(len(grid), compute, decode=decode, log=log, name="setting")
+        settings = {f"seed{r['seed']}-cap{r['cap']}": {"seed": r["seed"], "cap": r["cap"],
+                                                      "lid": r["lid"]["majority"], "plain": r["plain"]["majority"],
+                                                      "lid_accuracy": r["accuracy"]["overall"]} for r in records}
         report = stability(settings)
         write_json(out / "stability.json", report)
-        write_text(out / "summary.md", summary_markdown(config, main, report))
+        write_text(out / "summary.md", summary_markdown(config, records[0], report))
+        shutil.rmtree(out / CHUNKS, ignore_errors=True)
         return report
     finally:
         logging.getLogger("zsner").removeHandler(handler)

@@ -8,10 +8,11 @@ def _shares(shares: list[float]) -> str:
 
 
 def summary_markdown(config, main: dict, report: dict) -> str:
-    """Markdown for the main setting (the first seed and cap) and the ARI between all settings."""
+    """Markdown for the main setting (the first seed and cap; ``main``: its record, ``pipeline.setting_record``)
+    and the ARI between all settings."""
     first = next(iter(report["settings"].values()))
-    langs = main["sample"].langs
-    lid, plain = main["lid"]["groups"], main["plain"]["groups"]
+    langs = main["langs"]
+    lid, plain = main["lid"], main["plain"]
     lines = [f"# Language clusters (k = {config.k}), seed {first['seed']}, cap {first['cap']} LID training "
              f"sentences per language, {config.held_out} held-out dev sentences per language clustered",
              "", f"Model: `{config.model}`; LID fine-tuning: {config.epochs} epochs, batch {config.batch_size}, "

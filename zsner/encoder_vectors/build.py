@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import build_lock, write_json
+from ..atomic import build_lock, write_error, write_json
 from ..errors import ZsnerError
 from .cache import ChunkCache
 from .extract import Encoder, in_context, isolated, unit_centre_unit, unit_length
@@ -106,11 +106,16 @@ def _save_kv(out: Path, words: list[str], matrix: np.ndarray) -> None:
 
     kv = KeyedVectors(matrix.shape[1], dtype=np.float32)
     kv.add_vectors(words, matrix)
-    out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    kv.save(str(staging))
-    for produced in sorted(out.parent.glob(staging.name + "*")):  # the .kv and, when large, its .vectors.npy
-        os.replace(produced, out.parent / (out.name + produced.name[len(staging.name):]))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        kv.save(str(staging))
+        for produced in sorted(out.parent.glob(staging.name + "*")):  # the .kv and, when large, its .vectors.npy
+            os.replace(produced, out.parent / (out.name + produced.name[len(staging.name):]))
+    except OSError as err:  # a full disk: one line, and no staging file left behind
+        for produced in out.parent.glob(staging.name + "*"):
+            produced.unlink(missing_ok=True)
+        raise write_error(out, err) from None
 
 
 def ensure_vectors(lang: str, model_path: str, layer: int, cache_dir, data_dir=None, device: str = "cpu",

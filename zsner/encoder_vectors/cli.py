@@ -2,7 +2,7 @@
 
     zsner vectors --model PATH --lang es --layer 6 --out runs/vectors/es.e5-l6.vec
     zsner vectors --model PATH --lang es --layer auto --reference en --out runs/vectors/es.e5.vec
-    zsner vectors --model PATH --lang es --contexts es:train ../shared/data/parallel/en-es/es.txt --out es.ctx.vec
+    zsner vectors --model PATH --lang es --contexts es:train sentences.es.txt --out es.ctx.vec
 
 Every input (model, words, context text) is read before anything is computed or written; finished chunks of words
 go to a resumable cache (``--cache-dir``), and the vectors file is written atomically at the end, with a
@@ -42,7 +42,10 @@ def add_parser(sub):
 
 
 def run_command(args) -> None:
-    summary = make_vectors(args)
+    from ..runs import writing
+
+    with writing(args.out):  # one writer per output file (a lock beside it, as for run folders)
+        summary = make_vectors(args)
     print(f"{summary['out']}: {summary['words']} words, layer {summary['layer']}, dim {summary['dim']} "
           f"({summary['seconds']} s)")
 
@@ -52,6 +55,7 @@ def make_vectors(args) -> dict:
     import torch
 
     from ..device import resolve_device
+    from ..extras import require
     from ..resources import dataset
     from .build import OUTPUT_SUFFIXES, build_vectors, choose_layer, language_words, load_encoder, write_vectors
     from .words import read_contexts, read_word_list
@@ -61,17 +65,19 @@ def make_vectors(args) -> dict:
         raise ZsnerError(f"--out must end with one of {', '.join(OUTPUT_SUFFIXES)}", out)
     if args.max_contexts < 1 or args.auto_words < 10 or args.batch_size < 1:
         raise ZsnerError("--max-contexts and --batch-size must be >= 1, --auto-words >= 10")
+    require("transformer", "zsner vectors")
     torch.set_num_threads(max(1, args.threads))
     dataset(args.lang)
+    if args.layer == "auto":  # the reference language too, before the encoder is loaded
+        if args.reference == args.lang:
+            raise ZsnerError(f"--layer auto compares two languages: --reference must differ from --lang {args.lang}")
+        dataset(args.reference)
     encoder = load_encoder(args.model, resolve_device(args.device))
     layer = _parse_layer(args.layer, encoder.layers)
     words = read_word_list(args.words) if args.words else language_words(args.lang, args.data_dir)
     contexts = [sentence for source in args.contexts for sentence in read_contexts(source, args.data_dir)]
     reference = None
     if layer is None:
-        if args.reference == args.lang:
-            raise ZsnerError(f"--layer auto compares two languages: --reference must differ from --lang {args.lang}")
-        dataset(args.reference)
         reference = language_words(args.reference, args.data_dir)[:args.auto_words]
     bars = not args.no_progress
     auto = None

@@ -3,7 +3,7 @@
     zsner grid configs/grids/en-es-nl-de-shared-augmented.json           # local Ray on this machine's cores
     zsner grid SPEC --address HEAD:6379                                  # an existing Ray cluster
     zsner grid --backend classic --pairs en-es,en-nl --modes shared --seeds 3 --flags "--epochs 10"
-    zsner grid SPEC --dry-run                                            # the runs' commands, nothing run
+    zsner grid SPEC --dry-run                                            # every check, then the runs' commands
     zsner grid configs/grids/moon-en-xx.yaml --settings li,cl --pairs en-es   # part of a grid
 
 Flags override the spec file's fields (--flags adds to its flags). Each run is one Ray task (1 CPU, --gpus per
@@ -11,7 +11,8 @@ run where asked) running the zsner command in its own worker process; a process 
 and resumes from its checkpoint. Folders: OUT/SRC-TGT-MODE[-SETTING]/seedS (classic; OUT/SRC-TGT-MODE holds
 the seeds' results.json), OUT/SRC-TGT-transformer-MODE[-SETTING]-seedS (transformer); OUT/results.md and
 OUT/results.json gather them (`zsner compare` rows plus every step's status, attempts and seconds), OUT/logs/
-holds each step's output.
+holds each step's output. Before anything runs (and before --dry-run prints), every run's command is checked as
+it would check itself: extras, flags, languages and their files, the model folders and checkpoints it names.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import time
 from ..atomic import write_json
 from ..config import add_config_arguments, apply_overrides
 from ..errors import ZsnerError
+from ..extras import require
 from .spec import GridSpec, check, read_spec
 
 
@@ -34,7 +36,7 @@ def add_parser(sub):
                         help="join this Ray cluster (default: start Ray on this machine)")
     parser.add_argument("--cpus", type=int, default=0, help="local Ray: CPUs to use (default: all of them)")
     parser.add_argument("--overwrite", action="store_true", help="delete the grid's run folders first, then run")
-    parser.add_argument("--dry-run", action="store_true", help="print each step's zsner command; run nothing")
+    parser.add_argument("--dry-run", action="store_true", help="check every run, then print each step's zsner command; run nothing")
     parser.add_argument("--settings", dest="only_settings", default="", metavar="NAMES",
                         help="comma-separated: run only these settings of the spec file")
     add_config_arguments(parser, GridSpec, skip=("settings",))
@@ -43,7 +45,9 @@ def add_parser(sub):
 
 def run_command(args) -> None:
     from .plan import expand
+    from .preflight import check_commands
 
+    require("distributed", "zsner grid (Ray)")
     added, args.flags = args.flags, None  # --flags adds to the spec file's flags (later ones win)
     spec = apply_overrides(read_spec(args.spec) if args.spec else GridSpec(), args)
     spec.flags = " ".join(part for part in (spec.flags, added) if part)
@@ -58,11 +62,20 @@ def run_command(args) -> None:
         plan = expand(check(spec))
     except ZsnerError as err:
         raise ZsnerError(str(err), args.spec) if args.spec else err from None
+    runs = [step for step, _ in plan.steps if step.kind == "run"]  # what each run checks before it starts
+    check_commands([step.command for step in runs], local=not args.address, names=[step.name for step in runs])
     if args.dry_run:
         for step, needs in plan.steps:
             after = f"   # after {', '.join(needs)}" if needs else ""
             print(f"[{step.kind} {step.name}] zsner {' '.join(step.command)}{after}")
         return
+    from ..runs import writing
+
+    with writing(plan.out):  # one grid per folder; its tasks write sub-folders, each under a lock of its own
+        _run(plan, spec, args)
+
+
+def _run(plan, spec: GridSpec, args) -> None:
     from .execute import check_address, execute
     from .results import write_results
     from .tasks import unfinished

@@ -10,6 +10,7 @@ import sys
 import time
 
 from ..errors import ZsnerError
+from ..extras import require
 from .plan import GridPlan
 
 
@@ -31,10 +32,9 @@ def check_address(address: str) -> None:
 
 def start_ray(address: str = "", cpus: int = 0) -> bool:
     """Ray started here (``cpus`` or all of this machine's) or joined at ``address``; False if it was already up."""
-    try:
-        import ray
-    except ImportError:
-        raise ZsnerError("Ray is not installed: pip install -e '.[distributed]' (or pip install ray)") from None
+    require("distributed", "running steps on Ray")
+    import ray
+
     if ray.is_initialized():
         return False
     options = {"address": address} if address else {"address": "local", "num_cpus": cpus or local_cpus(),

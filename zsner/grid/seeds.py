@@ -1,8 +1,8 @@
 """``zsner run --seeds N`` (run.sh) on Ray: a transfer's seeds in parallel on this machine's cores.
 
-The word space is prepared here first (bad input stops here, as in `zsner transfer`), the seeds run as grid
-steps, then the transfer's own command gathers them in this process: every seed folder is reused, and the
-table, results.json and figures come out as from one sequential call."""
+The command is checked and its word space prepared here first (bad input stops here, as in `zsner transfer`, before
+Ray starts), the seeds run as grid steps, then the transfer's own command gathers them in this process: every seed
+folder is reused, and the table, results.json and figures come out as from one sequential call."""
 from __future__ import annotations
 
 import importlib.util
@@ -32,13 +32,16 @@ def parallel_seeds(command: list[str]) -> bool:
     from .plan import transfer_configs
     from .tasks import prepare_word_space
 
-    if preparation_key(args) is not None:
-        try:
+    from .preflight import check_commands
+
+    try:
+        check_commands([command])  # languages, files, models: before the word space is learned or Ray starts
+        if preparation_key(args) is not None:
             space = prepare_word_space(command, progress=not args.no_progress)
             print(f"[grid] word space: {space}", file=sys.stderr)
-        except ZsnerError as err:
-            print(f"zsner transfer: error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
+    except ZsnerError as err:
+        print(f"zsner transfer: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     config, train = transfer_configs(args)
     out = args.out or f"runs/{config.src}-{config.tgt}-{config.mode}"
     if args.overwrite:  # what `zsner transfer --overwrite` does to the requested seeds, before they restart

@@ -68,7 +68,10 @@ def _items(text: str) -> list[str]:
 def flag_words(flags, where: str = "flags") -> list[str]:
     """zsner command-line words of a flags string, list or object; the flags the grid sets are refused."""
     if isinstance(flags, str):
-        words = shlex.split(flags)
+        try:
+            words = shlex.split(flags)
+        except ValueError as err:  # e.g. an unclosed quote
+            raise ZsnerError(f"{where}: {err} in {flags!r}") from None
     elif isinstance(flags, list) and all(isinstance(word, (str, int, float)) for word in flags):
         words = [str(word) for word in flags]
     elif isinstance(flags, dict):
@@ -119,15 +122,19 @@ def read_spec(path) -> GridSpec:
             values = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ZsnerError(f"not valid YAML: {' '.join(str(err).split())}", path) from None
+        except (ValueError, RecursionError) as err:
+            raise ZsnerError(f"not YAML that can be read ({type(err).__name__})", path) from None
     else:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as err:
             raise ZsnerError(f"not valid JSON: {err.msg}", path, err.lineno) from None
+        except (ValueError, RecursionError) as err:  # over 4300 digits; nesting deeper than Python's stack
+            raise ZsnerError(f"not JSON that can be read ({type(err).__name__})", path) from None
     if not isinstance(values, dict):
         raise ZsnerError("a grid spec is an object of fields", path)
     names = [f.name for f in dataclasses.fields(GridSpec)]
-    unknown = sorted(set(values) - set(names))
+    unknown = sorted(map(str, set(values) - set(names)))
     if unknown:
         raise ZsnerError(f"unknown field {unknown[0]!r} (fields: {', '.join(names)})", path)
     try:

@@ -11,6 +11,7 @@ import argparse
 
 from ..config import add_config_arguments, apply_overrides
 from ..errors import ZsnerError
+from ..extras import require
 from ..transformer.config import TransformerConfig, TransformerTrainConfig
 from .config import GroupsConfig
 
@@ -44,5 +45,8 @@ def run_command(args) -> None:
         raise ZsnerError("--cpus and --gpus must be >= 0")
     if not model.model:
         raise ZsnerError("--model PATH (a local Hugging Face encoder folder) is required")
+    require("transformer", "zsner groups")
+    if args.ray or args.address:
+        require("distributed", "--ray" if args.ray else "--address")
     summary = run(config, model, train, args.out, args.ray, args.address, args.cpus, args.gpus)
     print(f"{len(summary['runs'])} runs; tables in {args.out}/tables.md")

@@ -20,7 +20,7 @@ from ..data.conll import read_dataset
 from ..grid.execute import check_address
 from ..errors import ZsnerError
 from ..resources import SPLITS, WIKIANN
-from ..runs import claim
+from ..runs import claim, writing
 from ..train.model_io import CHECKPOINT_FILE
 from ..transformer.config import TransformerConfig, TransformerTrainConfig, validate
 from ..transformer.model import load_pretrained
@@ -43,6 +43,11 @@ def check_inputs(plan: Plan, model: TransformerConfig, train: TransformerTrainCo
 
 def run_group(folder: Path, model: TransformerConfig, train: TransformerTrainConfig) -> dict:
     """One group's run: reused when finished with this config, resumed from its checkpoint, else (re)started."""
+    with writing(folder):
+        return _run_group(folder, model, train)
+
+
+def _run_group(folder: Path, model: TransformerConfig, train: TransformerTrainConfig) -> dict:
     state = claim(folder, {"model": to_dict(model), "train": to_dict(train)})
     if state == "reuse":
         log.info("reusing %s", folder)
@@ -75,7 +80,13 @@ def run_on_ray(runs: list, out: Path, address: str = "", cpus: int = 0, gpus: fl
 def run(config: GroupsConfig, model: TransformerConfig, train: TransformerTrainConfig, out, ray: bool = False,
         address: str = "", cpus: int = 0, gpus: float = 0.0) -> dict:
     """Train every group of every grouping (on Ray when ``ray`` or ``address``); returns what ``results.json``
-    holds."""
+    holds. ``out`` has one writer (its group folders inside are the tasks', each with its own lock)."""
+    with writing(out):
+        return _run(config, model, train, Path(out), ray, address, cpus, gpus)
+
+
+def _run(config: GroupsConfig, model: TransformerConfig, train: TransformerTrainConfig, out: Path, ray: bool,
+         address: str, cpus: int, gpus: float) -> dict:
     plan = make_plan(config)
     runs = group_runs(plan, model, train, config.max_train, config.max_eval)
     check_inputs(plan, model, train)

@@ -1,6 +1,7 @@
 """`zsner map`: learn an unsupervised cross-lingual word mapping into a run folder."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -69,6 +70,7 @@ def add_parser(sub):
 
 def run(args) -> None:
     from ..resources import dictionary_path, embedding_path
+    from ..runs import writing
     from .pipeline import learn_mapping
 
     config = _config(args)
@@ -87,7 +89,8 @@ def run(args) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
     try:
-        with logging_redirect_tqdm(loggers=[logger]):  # log lines do not break the progress bars
+        redirect = logging_redirect_tqdm(loggers=[logger]) if handler else contextlib.nullcontext()  # --quiet: none
+        with writing(args.out), redirect:  # one writer per run folder; log lines do not break the progress bars
             result = learn_mapping(src_file, tgt_file, config, eval_dict, args.out, progress=not (args.quiet or args.no_progress))
     finally:
         if handler is not None:

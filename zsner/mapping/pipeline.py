@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import write_json
+from ..atomic import LogFile, write_json
 from ..embeddings import WordVectors, load_vectors
 from ..errors import ZsnerError
 from .adversarial import train_adversarial
@@ -130,7 +130,7 @@ def _identical_beside(config: MappingConfig, candidate) -> bool:
     """Whether the identical-strings chain runs in a second thread beside adversarial training: it is
     independent of it (fallback "always"), each thread runs torch on one thread of its own, a second core is
     there, and a caller waits for that chain's mapping (``candidate``). Without one it stays in line: on the
-    2-core VM of docs/RESULTS.md §9.3 the two threads slowed each other so much that the mapping took longer
+    2-core VM of docs/results/speed.md §9.3 the two threads slowed each other so much that the mapping took longer
     (423 s against 400 s). Results are the same either way (neither chain draws from a shared random stream)."""
     return (candidate is not None and config.init == "adversarial" and config.fallback == "always"
             and config.threads == 1 and len(os.sched_getaffinity(0)) >= 2)
@@ -336,7 +336,7 @@ def _run_logging(out_dir: Path | None):
         yield
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out_dir / "training.log", mode="w", encoding="utf-8")
+    handler = LogFile(out_dir / "training.log", mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     previous = log.level
     if log.getEffectiveLevel() > logging.INFO:

@@ -1,11 +1,13 @@
 """``zsner project``: entity projection through parallel text into a CoNLL corpus of the target language.
 
-    zsner project --src en --tgt es --parallel ../shared/data/parallel/en-es --tagger runs/en-es-xfmr \\
+    zsner project --src en --tgt es --parallel PARALLEL_DIR --tagger runs/en-es-xfmr \\
         --aligner similarity --out runs/en-es-projected-sim
     zsner project --src en --tgt es --tagger runs/en-es-xfmr --aligner entity --fraction 0.25 --out DIR
 
 The output folder holds projected.conll (every kept sentence, IOB2) = train.conll + dev.conll (a held-out share
-for zero-resource model selection), stats.json, summary.txt and config.json. Train on it with
+for zero-resource model selection), stats.json, summary.txt, config.json and timing.json (seconds). A killed run
+resumes when the same command runs again: finished chunks of --chunk-size pairs (DIR/chunks/) are reused. Train on
+it with
 ``zsner transformer --train-file DIR/projected.conll --init RUN/checkpoints/zero-shot.src-dev.pt ...`` or
 ``zsner train --lang es --train-file DIR/train.conll --dev-file DIR/dev.conll``.
 """
@@ -33,10 +35,13 @@ def add_parser(sub):
 
 
 def run_command(args) -> None:
+    from ..runs import writing
+    from ..extras import require
     from .pipeline import project
 
     if not args.out:
         raise ZsnerError("--out is required")
+    require("transformer", "zsner project (its aligner is a Hugging Face encoder)")
     config = apply_overrides(ProjectionConfig(), args)
     if args.quiet or args.no_progress:
         config = apply_overrides(config, argparse.Namespace(progress=False))
@@ -47,7 +52,8 @@ def run_command(args) -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:
-        stats = project(config, args.out, args.overwrite, args.data_dir)
+        with writing(args.out):  # one writer per run folder
+            stats = project(config, args.out, args.overwrite, args.data_dir)
     finally:
         if handler is not None:
             logger.removeHandler(handler)

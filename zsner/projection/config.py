@@ -54,6 +54,7 @@ class ProjectionConfig:
     # output and runtime
     dev_share: float = 0.1  # kept sentences held out as dev.conll (a zero-resource selection set)
     batch_size: int = 32  # inference batch (windows)
+    chunk_size: int = 1000  # pairs tagged and aligned per resumable chunk (a killed run loses at most one)
     threads: int = 1
     device: str = "auto"
     progress: bool = True
@@ -74,6 +75,7 @@ def validate(config: ProjectionConfig) -> None:
         (0.0 < config.aligner_threshold < 1.0, "--aligner-threshold must be in (0, 1)"),
         (config.aligner_epochs >= 1 and config.aligner_batch_size >= 1 and config.batch_size >= 1,
          "epochs and batch sizes must be at least 1"),
+        (config.chunk_size >= 1, "--chunk-size must be at least 1"),
         (bool(config.tagger), "--tagger RUN_DIR is required"),
         (config.src != config.tgt, "--src and --tgt must differ"),
     ]

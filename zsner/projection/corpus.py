@@ -1,7 +1,8 @@
 """The projected corpus and its statistics: kept and dropped sentences, entities per type, the identical-string
 precision estimate, and the files of the output folder: ``projected.conll`` (IOB2, word and tag) = ``train.conll``
 + ``dev.conll``, ``projected.lines`` (each sentence's line in the parallel files), ``review.tsv`` (every pair with
-source entities, bracketed on both sides, for hand checks), ``stats.json``, ``summary.txt``, ``config.json``."""
+source entities, bracketed on both sides, for hand checks), ``stats.json``, ``summary.txt``, ``config.json``
+(and ``timing.json``, seconds per step, written by the pipeline)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -130,12 +131,11 @@ def summary_text(stats: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out: Path, config: dict, kept: list[Sentence], stats: dict, review: str, dev_share: float,
-                  seed: int) -> None:
-    """Every output file, each atomically; ``stats.json`` last (its presence marks a finished folder)."""
+def write_outputs(out: Path, kept: list[Sentence], stats: dict, review: str, dev_share: float, seed: int) -> None:
+    """Every output file but ``config.json`` (written when the run starts), each atomically; ``stats.json`` last
+    (its presence marks a finished folder)."""
     train, dev = split_dev(kept, dev_share, seed)
     stats["corpus"] = {"projected": len(kept), "train": len(train), "dev": len(dev)}
-    write_json(out / "config.json", config)
     write_conll(out / "projected.conll", kept)
     write_conll(out / "train.conll", train)
     if dev:

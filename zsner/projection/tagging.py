@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -37,7 +38,9 @@ def find_tagger(path: str) -> TaggerFile:
     if candidate.is_file():
         archive = read_torch_file(candidate)
         if isinstance(archive, dict) and archive.get("format") == "zsner-transformer-1":
-            return TaggerFile("transformer", candidate, str(archive.get("model_config", {}).get("model", "")))
+            config = archive.get("model_config")
+            base = config.get("model", "") if isinstance(config, dict) else ""
+            return TaggerFile("transformer", candidate, str(base))
     classic = model_file(given)
     if not classic.is_file():
         raise ZsnerError(f"not a tagger run folder: no {TRANSFORMER_CHECKPOINT}, best-model.pt or best-src-dev.pt",
@@ -48,6 +51,15 @@ def find_tagger(path: str) -> TaggerFile:
 def tag_sentences(tagger: TaggerFile, sentences: list[list[str]], lang: str, *, model_folder: str = "",
                   embeddings: str = "", batch_size: int = 32, device="cpu", progress: bool = False) -> list[list[str]]:
     """IOB2 tags of every word of ``sentences`` (in ``lang``, the tagger's source language)."""
+    tag = load_tagger(tagger, sentences, lang, model_folder=model_folder, embeddings=embeddings, device=device)
+    return tag(sentences, batch_size, progress)
+
+
+def load_tagger(tagger: TaggerFile, sentences: list[list[str]], lang: str, *, model_folder: str = "",
+                embeddings: str = "", device="cpu") -> Callable[..., list[list[str]]]:
+    """The tagger loaded once, as ``tag(some_sentences, batch_size, progress) -> IOB2 tags``; a classic tagger's
+    vocabulary is given ``embeddings``' vectors for the words of all ``sentences`` first (so every part of them
+    is tagged by the same model, whichever parts are tagged)."""
     if tagger.kind == "transformer":
         from ..transformer.inference import encode, predict_tags
         from ..transformer.run import load_checkpoint
@@ -55,25 +67,31 @@ def tag_sentences(tagger: TaggerFile, sentences: list[list[str]], lang: str, *, 
         model, tokens, archive = load_checkpoint(tagger.file, model_folder)
         model.to(device)
         config = archive["model_config"]
-        corpus = encode(sentences, tokens, config["window"], config["overlap"], lang)
-        return predict_tags(model, corpus, batch_size=batch_size, device=device, amp=True, progress=progress,
-                            desc=f"tag {lang}")
-    return _classic_tags(tagger.file, sentences, lang, embeddings, batch_size, device, progress)
+
+        def tag(part: list[list[str]], batch_size: int = 32, progress: bool = False) -> list[list[str]]:
+            corpus = encode(part, tokens, config["window"], config["overlap"], lang)
+            return predict_tags(model, corpus, batch_size=batch_size, device=device, amp=True, progress=progress,
+                                desc=f"tag {lang}")
+        return tag
+    return _classic_tagger(tagger.file, sentences, lang, embeddings, device)
 
 
-def _classic_tags(path: Path, sentences: list[list[str]], lang: str, embeddings: str, batch_size: int, device,
-                  progress: bool) -> list[list[str]]:
+def _classic_tagger(path: Path, sentences: list[list[str]], lang: str, embeddings: str, device):
     from ..data.batches import EncodedCorpus
     from ..train.apply import cover, open_model
     from ..train.evaluate import predict
     from ..train.prepare import load_language_vectors
 
     model, vocabs, config, _, prefix = open_model(path, lang)
-    wrapped = [Sentence(words, ["O"] * len(words)) for words in sentences]
     if embeddings:  # vectors for the words the model's vocabulary lacks
-        cover(model, vocabs, prefix, wrapped, load_language_vectors(lang, embeddings))
+        cover(model, vocabs, prefix, [Sentence(words, ["O"] * len(words)) for words in sentences],
+              load_language_vectors(lang, embeddings))
     model.to(device)
-    corpus = EncodedCorpus(wrapped, vocabs.words, vocabs.chars, None, config.max_word_length, prefix=prefix)
-    with torch.no_grad():
-        predicted = predict(model, corpus, vocabs.tags.items, max(batch_size, 64), device, progress, f"tag {lang}")
-    return [convert(tags, "iob2") for tags in predicted]
+
+    def tag(part: list[list[str]], batch_size: int = 32, progress: bool = False) -> list[list[str]]:
+        wrapped = [Sentence(words, ["O"] * len(words)) for words in part]
+        corpus = EncodedCorpus(wrapped, vocabs.words, vocabs.chars, None, config.max_word_length, prefix=prefix)
+        with torch.no_grad():
+            predicted = predict(model, corpus, vocabs.tags.items, max(batch_size, 64), device, progress, f"tag {lang}")
+        return [convert(tags, "iob2") for tags in predicted]
+    return tag

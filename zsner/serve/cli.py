@@ -8,8 +8,6 @@ import sys
 from ..config import add_config_arguments, apply_overrides
 from .limits import Limits
 
-INSTALL = 'zsner serve needs the "serve" extra: pip install -e ".[serve]" (or run it as: bash run.sh zsner serve ...)'
-
 
 def add_parser(sub):
     from ..tagging.load import SELECTIONS
@@ -39,20 +37,22 @@ def run_serve(args) -> None:
 
     from ..device import resolve_device
     from ..errors import ZsnerError
+    from ..extras import require
     from ..tagging.load import find_model, load
 
     limits = apply_overrides(Limits(), args)
     problem = limits.problem() or ("--threads must be at least 1" if args.threads < 1 else None)
     if problem:
         raise ZsnerError(problem)
-    try:
-        import uvicorn
+    require("serve", "zsner serve")
+    import uvicorn
 
-        from .app import create_app
-    except ImportError:
-        raise ZsnerError(INSTALL) from None
+    from .app import create_app
+
     resolve_device(args.device)
     found = find_model(args.model_path, args.select)
+    if found.kind == "transformer":
+        require("transformer", "serving a transformer model")
     listening = _bind(args.host, args.port)
     tagger = load(args.model_path, lang=args.lang, select=args.select, device=args.device, embeddings=args.embeddings,
                   batch_size=args.batch_size, quantize=args.quantize == "int8", model_folder=args.model_folder,

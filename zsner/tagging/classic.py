@@ -9,12 +9,11 @@ words that the model's vocabulary lacks their vectors, batch by batch; a monolin
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..data.batches import EncodedCorpus, sequential_order
 from ..data.conll import Sentence
-from ..data.tags import chunks, convert
+from ..data.tags import BatchChunker
 from ..device import to_device, to_host
 from ..train.apply import check_dimension, cover, open_model, text_vectors
 
@@ -32,7 +31,7 @@ class ClassicBackend:
             check_dimension(self.model, self.vectors)
         self.device, self.batch_size = device, batch_size
         self.model = to_device(self.model, device).eval()
-        self.names = np.asarray(self.vocabs.tags.items, dtype=object)
+        self.chunker = BatchChunker(list(self.vocabs.tags.items))  # paths -> IOB2 tags and entity spans
 
     def _cover(self, sentences: list[Sentence]) -> None:
         """Vectors for the words the vocabulary lacks (only with ``vectors``)."""
@@ -51,18 +50,13 @@ class ClassicBackend:
             batch = to_device(corpus.batch(indices), self.device)
             emissions, crf = self.model.tagging_head(batch)
             paths = crf.decode(emissions, batch.mask)
-            host = to_host(paths)
-            tags = [self.names[host[row, : corpus.lengths[index]]].tolist() for row, index in enumerate(indices)]
-            found = [chunks(row_tags) for row_tags in tags]
-            segments = [(row, start, end - 1) for row, spans in enumerate(found) for _, start, end in spans]
-            scores = crf.segment_probabilities(emissions, batch.mask, paths,
-                                               torch.tensor(segments, dtype=torch.long, device=paths.device)
-                                               .view(-1, 3)).tolist()
-            position = 0
+            tags, spans = self.chunker(to_host(paths), corpus.lengths[indices])
+            segments = torch.tensor([(row, start, end - 1) for row, start, end, _ in spans], dtype=torch.long,
+                                    device=paths.device).view(-1, 3)
+            scores = crf.segment_probabilities(emissions, batch.mask, paths, segments).tolist()
+            found: list[list] = [[] for _ in indices]
+            for (row, start, end, kind), score in zip(spans, scores):
+                found[row].append((start, end, kind, score))
             for row, index in enumerate(indices):
-                entities = []
-                for kind, start, end in found[row]:
-                    entities.append((start, end, kind, scores[position]))
-                    position += 1
-                results[index] = (convert(tags[row], "iob2"), entities)
+                results[index] = (tags[row], found[row])
         return results

@@ -59,7 +59,8 @@ def _common(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sentences (classic, default 256) or windows (transformer, default 64) per batch")
     parser.add_argument("--quantize", choices=["none", "int8"], default="none",
-                        help="transformer on the CPU: int8 dynamic quantization of the encoder's linear layers")
+                        help="transformer on the CPU: int8 dynamic quantization of the encoder's LayerNorm-fed "
+                             "linear layers")
     parser.add_argument("--model-folder", default="", help="transformer: the base Hugging Face folder, if it moved")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
@@ -92,6 +93,10 @@ def tag_file(args, input_format: str, output_format: str, with_tokens: bool) -> 
             raise ZsnerError(f"--{flag.replace('_', '-')} must be at least 1")
     model_path = _model_path(args)
     found = find_model(model_path, args.select)  # a wrong model stops before the input is read
+    if found.kind == "transformer":
+        from ..extras import require
+
+        require("transformer", "a transformer model")
     if args.output != "-" and args.output == args.input:
         raise ZsnerError("--output would overwrite --input", args.output)
     text, name = read_input(args.input, args.encoding)

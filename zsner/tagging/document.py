@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     start: int
     end: int
@@ -20,7 +20,7 @@ class Token:
         return {"start": self.start, "end": self.end, "text": self.text, "tag": self.tag}
 
 
-@dataclass
+@dataclass(slots=True)
 class Span:
     """An entity: characters ``[start, end)`` of the document, its type and its probability under the model
     (classic CRF: the exact posterior of the span; transformer: see ``zsner.tagging.transformer``)."""
@@ -36,7 +36,7 @@ class Span:
                 "score": round(float(self.score), 4)}
 
 
-@dataclass
+@dataclass(slots=True)
 class Document:
     """Original text, its tokens grouped into sentences (``sentences``: ``(first, end)`` token index ranges) and,
     once tagged, its entities. ``gold`` holds a CoNLL input's IOB2 tags per token, when it had them."""

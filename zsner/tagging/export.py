@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..atomic import write_error
 from ..errors import ZsnerError
 
 EXPORT_FORMAT = "zsner-hf-export-1"
@@ -35,9 +36,17 @@ def export_hf(checkpoint: Path, out: Path, model_folder: str = "") -> Path:
     """Write ``out`` as a folder that ``transformers.pipeline("token-classification", model=out,
     aggregation_strategy="first")`` loads offline: config.json with id2label/label2id, the weights (safetensors),
     the tokenizer files."""
+    from ..extras import require
+    from ..runs import writing
+
+    require("transformer", "zsner export --format hf")
+    with writing(out):  # one writer per folder
+        return _export(Path(checkpoint), Path(out), model_folder)
+
+
+def _export(checkpoint: Path, out: Path, model_folder: str) -> Path:
     from ..transformer.run import load_checkpoint, read_checkpoint
 
-    checkpoint, out = Path(checkpoint), Path(out)
     if checkpoint.is_dir():
         raise ZsnerError("expected a checkpoint file, found a folder", checkpoint)
     archive = read_checkpoint(checkpoint)
@@ -48,8 +57,8 @@ def export_hf(checkpoint: Path, out: Path, model_folder: str = "") -> Path:
                          "which decodes the CRF", checkpoint)
     base = Path(model_folder or model_config.get("model", "")).expanduser()
     if not (base / "config.json").is_file():
-        raise ZsnerError("base model folder of the checkpoint not found (no config.json); pass its path as the "
-                         "model folder", base)
+        raise ZsnerError("the Hugging Face folder the checkpoint was trained from is not there (no config.json); "
+                         "give its new place with --model-folder PATH", base)
     check_target(out)
     model, tokens, archive = load_checkpoint(checkpoint, str(base))
     hf_model = token_classifier(model)
@@ -57,15 +66,20 @@ def export_hf(checkpoint: Path, out: Path, model_folder: str = "") -> Path:
                                     "scheme": model_config.get("scheme", "iob2"),
                                     "window": model_config.get("window"), "meta": archive.get("meta", {})}
     tokenizer = fast_tokenizer(tokens.tokenizer, base)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as err:
+        raise write_error(out, err) from None
     try:
         hf_model.save_pretrained(str(staging), safe_serialization=True)
         tokenizer.save_pretrained(str(staging))
         drop_load_options(staging / "tokenizer_config.json")
         replace_folder(staging, out)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, OSError):  # a full disk, a read-only folder: the earlier export, if any, is unchanged
+            raise write_error(out, err) from None
         raise
     return out
 

@@ -107,6 +107,8 @@ def _json_line(line: str, name: str, number: int):
         value = json.loads(line)
     except json.JSONDecodeError as err:
         raise ZsnerError(f"not a JSON object: {err.msg}", name, number) from None
+    except (ValueError, RecursionError) as err:  # over 4300 digits; nesting deeper than Python's stack
+        raise ZsnerError(f"not a JSON object that can be read ({type(err).__name__})", name, number) from None
     if not isinstance(value, dict) or not isinstance(value.get("text"), str):
         raise ZsnerError('expected a JSON object with a string "text" (and an optional "id")', name, number)
     if not value["text"].strip():

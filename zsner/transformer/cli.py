@@ -38,8 +38,10 @@ def add_parser(sub):
 
 
 def run_command(args) -> None:
+    from ..extras import require
     from .run import run, run_round_robin
 
+    require("transformer", "zsner transformer")
     if args.resume:
         model_config, config = _resumed_configs(args)
     elif not args.out:

@@ -9,7 +9,6 @@ from tqdm import tqdm
 
 from ..data.tags import convert
 from ..device import autocast, model_device, to_device
-from ..evaluation import span_metrics
 from .align import PieceTokenizer, Window, batches_in_order, collate, make_windows, merge, window_labels
 
 
@@ -89,4 +88,6 @@ def evaluate(model, corpus: Corpus, gold: list[list[str]], **options) -> tuple[d
     started = time.perf_counter()
     predicted = predict_tags(model, corpus, **options)
     seconds = time.perf_counter() - started
+    from ..evaluation import span_metrics  # seqeval, scikit-learn: only where something is scored
+
     return span_metrics(gold, predicted), predicted, seconds

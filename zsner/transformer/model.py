@@ -28,8 +28,9 @@ def load_pretrained(path: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = Path(path).expanduser() if path else None
     if folder is None or not (folder / "config.json").is_file():
-        raise ZsnerError("no Hugging Face model folder (config.json missing): pass --model PATH, a local folder "
-                         "of a pretrained encoder as save_pretrained writes it (nothing is downloaded)", path or "''")
+        raise ZsnerError("no Hugging Face model folder (config.json missing): give a local folder of a pretrained "
+                         "encoder as save_pretrained writes it (nothing is downloaded) with --model PATH, or, for a "
+                         "trained run whose base folder moved, --model-folder PATH", path or "''")
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -38,8 +39,25 @@ def load_pretrained(path: str):
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         encoder = AutoModel.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise ZsnerError(f"cannot load the model folder: {str(err).splitlines()[0]}", folder) from None
+    except ImportError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged file of the folder: transformers raises many types
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "damaged file"
+        raise ZsnerError(f"cannot load the model folder ({type(err).__name__}: {first})", folder) from None
+    try:  # a damaged tokenizer config (its unknown token, length limit...) loads, then fails on the first words
+        tokenizer(["a", "Zsner\u2603"], add_special_tokens=False)
+    except Exception as err:  # noqa: BLE001
+        raise ZsnerError(f"the model folder's tokenizer does not work ({type(err).__name__})", folder) from None
+    rows = encoder.get_input_embeddings().num_embeddings if encoder.get_input_embeddings() is not None else 0
+    if len(tokenizer) > rows:
+        raise ZsnerError(f"the tokenizer has {len(tokenizer)} pieces but the encoder only {rows} embeddings "
+                         "(files of two models in one folder?)", folder)
+    try:  # a damaged config.json (heads, layers, sizes...) can load and fail on the first batch
+        with torch.no_grad():
+            encoder(input_ids=torch.zeros((1, 2), dtype=torch.long))
+    except Exception as err:  # noqa: BLE001
+        raise ZsnerError(f"the model folder's encoder does not run ({type(err).__name__}: "
+                         f"{str(err).strip().splitlines()[0] if str(err).strip() else 'no message'})", folder) from None
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None  # unused: keeps it out of the optimizer, the checkpoints and the parameter count
     return tokenizer, encoder

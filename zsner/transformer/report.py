@@ -1,12 +1,7 @@
 """Run-folder reports of the transformer backend: learning-curve PNGs and the Markdown results/speed tables."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ..atomic import write_png  # noqa: E402
+from ..atomic import write_png
 
 
 def _column(rows, columns, name):
@@ -39,6 +34,11 @@ def plot_curves(rows: list[list], columns: list[str], out_dir) -> None:
 
 def _plot(rows: list[list], columns: list[str], series: list[tuple[str, str]], ylabel: str, path) -> None:
     """One PNG: each (column, label) of ``series`` against the optimizer step, phase boundaries marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # imported here: loading a checkpoint to tag text must not pay for it
+
     steps = _column(rows, columns, "step")
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, label in series:

@@ -8,25 +8,29 @@ the held-out one, for each language in turn.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from ..atomic import write_json, write_text
-from ..config import save_configs
+from ..config import from_dict, save_configs
 from ..data.conll import write_conll
 from ..data.tags import tag_set
 from ..device import resolved
 from ..errors import ZsnerError
 from ..nn.tagger import count_parameters
+from ..resources import SPLITS, dataset_path
 from ..runlog import attach_log
+from ..runs import writing
 from ..train import distributed
 from ..train.model_io import CHECKPOINT_FILE, read_torch_file
 from ..train.trainer import seed_everything
+from .checkpoints import model_checkpoint_problem
 from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
 from .data import entity_types, label, read_split, read_train_file, read_unlabelled
 from .inference import encode, evaluate
@@ -43,6 +47,17 @@ def run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir
         resume: bool = False) -> dict:
     """Train and evaluate one configuration; returns the metrics also written to ``metrics.json``. ``resume``
     continues the run in ``out_dir`` (same configs) from its last checkpoint."""
+    with _writer(out_dir):
+        return _checked_run(model_config, config, out_dir, overwrite, resume)
+
+
+def _writer(out_dir):
+    """The run folder's writer lock (zsner/runs.py); under torchrun only the first process writes, and locks."""
+    return writing(out_dir) if distributed.is_main() else contextlib.nullcontext()
+
+
+def _checked_run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir, overwrite: bool,
+                 resume: bool) -> dict:
     validate(model_config, config)
     cloze = bool({"cl", "pc"} & set(split_list(config.aux)))
     if distributed.world() > 1 and cloze:
@@ -246,7 +261,10 @@ def read_checkpoint(path) -> dict:
     archive = read_torch_file(path)
     if not isinstance(archive, dict) or archive.get("format") != "zsner-transformer-1":
         raise ZsnerError("not a zsner transformer checkpoint", path)
-    return archive
+    problem = model_checkpoint_problem(archive)
+    if problem:
+        raise ZsnerError(f"damaged transformer checkpoint: {problem}", path)
+    return {**archive, "model_config": asdict(from_dict(TransformerConfig, archive["model_config"]))}
 
 
 def load_into(model: TransformerTagger, path, archive: dict | None = None) -> dict:
@@ -258,7 +276,11 @@ def load_into(model: TransformerTagger, path, archive: dict | None = None) -> di
     auxiliary = ("language_head.", "cloze_head.")
     own = {name for name, _ in model.named_parameters()}
     state = {k: v for k, v in archive["state"].items() if not k.startswith(auxiliary) or k in own}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # e.g. size mismatch: another base model or tag set
+        raise ZsnerError(f"checkpoint does not fit the model ({str(err).strip().splitlines()[-1].strip()})",
+                         path) from None
     bad = [name for name in missing if not name.startswith(("encoder.", *auxiliary))]
     if unexpected or bad:
         raise ZsnerError(f"checkpoint does not fit the model (unexpected {unexpected[:3]}, missing {bad[:3]})", path)
@@ -269,10 +291,18 @@ def load_checkpoint(path, model_folder: str = "") -> tuple[TransformerTagger, ob
     """``(model, PieceTokenizer, archive)`` from a checkpoint; the base model folder is the one it was trained
     from unless ``model_folder`` is given."""
     archive = read_checkpoint(path)
-    model_config = TransformerConfig(**archive["model_config"])
+    model_config = TransformerConfig(**archive["model_config"])  # every field (read_checkpoint)
     if model_folder:
         model_config = replace(model_config, model=model_folder)
-    model, tokens = build(model_config, list(archive["tags"]), list(archive["languages"]), bool(archive["cloze"]))
+    if not model_folder and not (Path(model_config.model).expanduser() / "config.json").is_file():
+        raise ZsnerError(f"the checkpoint's base model folder {model_config.model!r} is not there (no config.json): "
+                         "give it (zsner tag --model-folder PATH)", path)
+    try:
+        model, tokens = build(model_config, list(archive["tags"]), list(archive["languages"]), bool(archive["cloze"]))
+    except ZsnerError as err:  # what the checkpoint asks of its model folder (e.g. more layers to freeze)
+        if err.path is not None:
+            raise
+        raise ZsnerError(f"the checkpoint does not fit its model folder: {err}", path) from None
     load_into(model, path, archive)
     model.eval()
     return model, tokens, archive
@@ -283,7 +313,15 @@ def run_round_robin(model_config: TransformerConfig, config: TransformerTrainCon
     """Train on all of ``langs`` but one, test on the held-out one, for each; ``summary.json`` / ``summary.md``."""
     if len(langs) < 2:
         raise ZsnerError("--round-robin needs at least two languages")
-    out = Path(out_dir)
+    for lang in langs:  # each is a source (train, dev) and once the target (test): all found before the first run
+        for split in SPLITS:
+            dataset_path(lang, split, config.data_dir or None)
+    with _writer(out_dir):
+        return _round_robin(model_config, config, langs, Path(out_dir), overwrite)
+
+
+def _round_robin(model_config: TransformerConfig, config: TransformerTrainConfig, langs: list[str], out: Path,
+                 overwrite: bool) -> dict:
     summary = {}
     for held_out in langs:
         rest = [lang for lang in langs if lang != held_out]

@@ -34,6 +34,7 @@ from ..train.trainer import Trainer, restore_rng_states, rng_states
 from ..rounds import sample_threshold, within_threshold
 from .align import make_windows
 from .auxiliary import entity_words, predictive_cloze, random_cloze
+from .checkpoints import resume_problem
 from .config import CRITERIA, TransformerConfig, TransformerTrainConfig, split_list
 from .inference import Corpus, evaluate, predict_ids
 from .report import plot_curves
@@ -368,19 +369,28 @@ class FineTuning:
 
     def resume(self) -> None:
         """Restore the state of the last checkpoint; ``fit_*`` then continue from its position."""
-        point = load_archive(self.out_dir / CHECKPOINT_FILE)
+        path = self.out_dir / CHECKPOINT_FILE
+        point = load_archive(path)
         if point.get("format") != RESUME_FORMAT:
-            raise ZsnerError("not a resumable zsner transformer checkpoint", self.out_dir / CHECKPOINT_FILE)
-        self.model.load_trainable(point["model"])
-        self.scaler.load_state_dict(point["scaler"])
-        self.rng.bit_generator.state = point["rng"]
-        self.generator.set_state(point["generator"])
-        ranks = point.get("rank_rng") or [point]  # every process's generator states (DDP), else the one's
-        if len(ranks) == distributed.world():
-            restore_rng_states(ranks[distributed.rank()], self.device)
-        else:  # saved by another number of processes
-            restore_rng_states(point, self.device)
-            distributed.seed_others(self.config.seed, point["step"])
+            raise ZsnerError("not a resumable zsner transformer checkpoint", path)
+        problem = resume_problem(point, self)
+        if problem:
+            raise ZsnerError(f"damaged checkpoint: {problem}", path)
+        try:
+            self.model.load_trainable(point["model"])
+            self.scaler.load_state_dict(point["scaler"])
+            self.rng.bit_generator.state = point["rng"]
+            self.generator.set_state(point["generator"])
+            ranks = point.get("rank_rng") or [point]  # every process's generator states (DDP), else the one's
+            if len(ranks) == distributed.world():
+                restore_rng_states(ranks[distributed.rank()], self.device)
+            else:  # saved by another number of processes
+                restore_rng_states(point, self.device)
+                distributed.seed_others(self.config.seed, point["step"])
+        except ZsnerError as err:
+            raise ZsnerError(str(err), path) from None
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise ZsnerError(f"damaged checkpoint: weights or generator states ({type(err).__name__})", path) from None
         self.phase, self.step, self.rows = point["phase"], point["step"], point["rows"]
         self.best = {phase: {criterion: Selected(**chosen) for criterion, chosen in criteria.items()}
                      for phase, criteria in point["best"].items()}
