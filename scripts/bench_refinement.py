@@ -21,7 +21,7 @@ from zsner.mapping.config import MappingConfig
 from zsner.mapping.pipeline import learn_mapping
 from zsner.resources import dictionary_path, embedding_path
 
-RULES = {"MUSE (no guard)": dict(drift_tolerance=1e9),
+RULES = {"MUSE (no guard)": dict(drift_tolerance=1e9, mutual_tolerance=1.0),
          "guard (default)": {},
          "guard + anchored seed": dict(anchor_seed=True)}
 

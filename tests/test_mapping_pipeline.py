@@ -207,7 +207,8 @@ def test_refinement_does_not_drift_away_from_a_names_and_numbers_seed(tmp_path):
     dico.write_text("".join(f"n{i} n{i}\n" for i in range(names)), encoding="utf-8")
     base = dict(init="identical", fallback="none", dico_max_rank=N, criterion_queries=1000, n_refinement=5)
     old = learn_mapping(src, tgt, MappingConfig(**base, dico_build="S2T", anchor_seed=False,
-                                                drift_tolerance=1e9), dico, progress=False).metrics
+                                                drift_tolerance=1e9, mutual_tolerance=1.0), dico,
+                        progress=False).metrics
     new = learn_mapping(src, tgt, MappingConfig(**base), dico, progress=False).metrics
     seed_p1 = new["identical"]["csls"]["P@1"]
     assert seed_p1 > 90

@@ -19,7 +19,8 @@ _OVERRIDES = {"max_vocab": "max_vocab", "normalize": "normalize", "direction": "
               "epoch_size": "epoch_size", "batch_size": "batch_size", "dis_hid_dim": "dis_hid_dim",
               "dis_steps": "dis_steps", "refinement_steps": "n_refinement", "dico_build": "dico_build",
               "dico_max_rank": "dico_max_rank", "threads": "threads", "block_size": "block_size",
-              "watch_fraction": "watch_fraction", "drift_tolerance": "drift_tolerance"}
+              "watch_fraction": "watch_fraction", "drift_tolerance": "drift_tolerance",
+              "mutual_tolerance": "mutual_tolerance"}
 
 
 def add_parser(sub):
@@ -59,7 +60,11 @@ def add_parser(sub):
     parser.add_argument("--watch-fraction", type=float,
                         help="share of identical strings held out on the validation split that bounds refinement from identical strings (default 0.2; 0 = no split)")
     parser.add_argument("--drift-tolerance", type=float,
-                        help="points of held-out P@1 a refinement step may lose before refinement stops (default 1)")
+                        help="points of held-out identical strings' P@1 a refinement step of the adversarial or "
+                             "identity chain may lose before its refinement stops (default 1)")
+    parser.add_argument("--mutual-tolerance", type=float,
+                        help="share (relative) of the held-out frequent words' mutual CSLS neighbours a refinement "
+                             "step from identical strings may lose before it stops (default 0.1; 1 = never stops)")
     parser.add_argument("--block-size", type=int, help="rows per block in NN/CSLS search")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default 1; 0 = torch's choice)")
     parser.add_argument("--no-export", action="store_true", help="do not write the mapped .vec files")

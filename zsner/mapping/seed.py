@@ -1,5 +1,6 @@
 """The identical-strings seed: words spelt the same in both vocabularies, split into the pairs a mapping may be
-fitted on and a held-out share that only watches refinement for drift (no bilingual dictionary involved)."""
+fitted on and a held-out share that only watches refinement for drift; and the same hash split of the frequent
+words, whose held-out share the validation chain never fits (no bilingual dictionary involved)."""
 from __future__ import annotations
 
 import hashlib
@@ -17,13 +18,23 @@ def identical_pairs(src_words: list[str], tgt_words: list[str]) -> np.ndarray:
     return pairs[np.argsort(pairs[:, 0], kind="stable")]
 
 
+def _bucket(word: str) -> float:
+    return int.from_bytes(hashlib.sha1(word.encode("utf-8")).digest()[:4], "big") / 2 ** 32
+
+
 def split_seed(pairs: np.ndarray, words: list[str], fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(fit, watch): each pair goes to ``watch`` with probability ``fraction`` by a hash of its word (``words``
     indexed by the pairs' first column), so the split does not depend on seeds, order or vocabulary size."""
-    bucket = np.array([int.from_bytes(hashlib.sha1(words[row].encode("utf-8")).digest()[:4], "big") / 2 ** 32
-                       for row in pairs[:, 0]], dtype=np.float64)
-    held = bucket < fraction
+    held = np.array([_bucket(words[row]) for row in pairs[:, 0]], dtype=np.float64) < fraction
     return pairs[~held], pairs[held]
+
+
+def held_out_words(words: list[str], fraction: float, rank: int) -> np.ndarray:
+    """Boolean mask over ``words``: the ones among the ``rank`` first held out by the hash of ``split_seed`` (an
+    identical string is held out here exactly when its pair is a watch pair)."""
+    mask = np.zeros(len(words), dtype=bool)
+    mask[:rank] = [_bucket(word) < fraction for word in words[:rank]]
+    return mask
 
 
 def watch_precision(translations: torch.Tensor, watch: np.ndarray) -> float | None:

@@ -9,6 +9,8 @@ A *task* supplies what differs between models (duck-typed):
     save_model(path, extra)        write a self-contained model archive
     state() / load_state(dict)     task state that must survive a resume (e.g. pseudo-labels)
     check_spec(spec) -> bool       optional: whether a batch spec read back from a checkpoint is one of its own
+    check_state(state, plan)       optional: what in a task state read back from a checkpoint (with the epoch plan
+                                   of its progress) does not fit this task, as a message, or None
     with_model(model) -> task      optional: the task evaluating and saving ``model`` instead (a copy of the
                                    trained model), for evaluation beside training (``train/overlap.py``)
 
@@ -84,7 +86,8 @@ class EpochTraining:
         log.info("resumed at step %d (epoch %d, batch %d)", self.state.step, self.state.epoch, self.state.batch_in_epoch)
 
     def _checkpoint_problem(self, archive: dict) -> str | None:
-        """What in a checkpoint does not fit this run (progress fields, optimizer layout, RNG state), or None."""
+        """What in a checkpoint does not fit this run (progress fields, task state, optimizer layout, RNG state), or
+        None."""
         progress = archive.get("progress")
         if not isinstance(progress, dict) or set(progress) != {item.name for item in fields(Progress)}:
             return "no progress record with the fields of this version"
@@ -103,6 +106,10 @@ class EpochTraining:
         if plan is not None and (not isinstance(plan, list) or progress["batch_in_epoch"] > len(plan)
                                  or (check is not None and not all(check(spec) for spec in plan))):
             return "progress.plan is not a plan of this run's batches"
+        check_state = getattr(self.task, "check_state", None)
+        problem = check_state(archive.get("task"), plan) if check_state is not None else None
+        if problem:
+            return problem
         if not isinstance(archive.get("torch_rng"), torch.Tensor) or archive["torch_rng"].dtype != torch.uint8:
             return "no random generator state"
         return optimizer_state_problem(archive.get("optimizer"), self.optimizer)

@@ -66,10 +66,15 @@ def _plain(value):
 
 
 def _restore(value):
-    """The inverse of ``_plain``: marked tensors back to numpy arrays."""
+    """The inverse of ``_plain``: marked tensors back to numpy arrays (a marker around anything else, or around a
+    tensor numpy cannot hold, is a ``ValueError``: the archive is damaged)."""
     if isinstance(value, dict):
         if len(value) == 1 and _NUMPY in value:
-            return value[_NUMPY].numpy()
+            array = value[_NUMPY]
+            if not isinstance(array, torch.Tensor) or array.dtype in (torch.bfloat16, torch.complex32):
+                raise ValueError(f"a stored array holds {type(array).__name__} "
+                                 f"{getattr(array, 'dtype', '')}".strip())
+            return array.numpy()
         return {key: _restore(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_restore(item) for item in value)
@@ -115,7 +120,10 @@ def load_archive(path) -> dict:
     archive = read_torch_file(path)
     if not isinstance(archive, dict) or not isinstance(archive.get("state", archive.get("model")), dict):
         raise ZsnerError("not a zsner model file (no weights in it)", path)
-    return _restore(archive)
+    try:
+        return _restore(archive)
+    except ValueError as err:
+        raise ZsnerError(f"damaged file: {err}", path) from None
 
 
 def build_tagger(config: TaggerConfig, vocabs: Vocabs) -> Tagger:

@@ -169,6 +169,47 @@ class AugmentedTask:
     def load_state(self, state: dict) -> None:
         self.pseudo, self.history = state.get("pseudo", {}), state.get("history", [])
 
+    def check_state(self, state, plan: list | None) -> str | None:
+        """What in a checkpoint's task state (round schedule, pseudo-labels) and epoch plan does not fit this run."""
+        if not isinstance(state, dict) or set(state) != {"pseudo", "history"}:
+            return "no Algorithm 1 task state (pseudo-labels and round history)"
+        history, pseudo = state["history"], state["pseudo"]
+        if not isinstance(history, list) or not all(
+                isinstance(item, dict) and set(item) == {"round", "threshold", "sentences"}
+                and all(_is_count(value) for value in item.values()) for item in history):
+            return "task.history is not a list of Algorithm 1 rounds"
+        if pseudo == {} and plan is None:
+            return None  # before the first round
+        if not isinstance(pseudo, dict) or set(pseudo) != {"round", "threshold", "indices", "tags"}:
+            return "task.pseudo is not a round of pseudo-labels"
+        if not (_is_count(pseudo["round"]) and _is_count(pseudo["threshold"])):
+            return "task.pseudo round or threshold is not a count"
+        corpus, indices, tags = self.data.corpora["tgt-train"], pseudo["indices"], pseudo["tags"]
+        if not _is_index_array(indices, len(corpus), empty=True):
+            return "task.pseudo.indices are not target training sentences"
+        num_tags = len(self.data.vocabs.tags)
+        if not isinstance(tags, list) or len(tags) != len(indices) or not all(
+                _is_index_array(row, num_tags, empty=True) and len(row) == corpus.lengths[i]
+                for row, i in zip(tags, indices)):
+            return "task.pseudo.tags are not one tag sequence per pseudo-labelled sentence"
+        if plan is not None and not all(
+                isinstance(spec, (tuple, list)) and len(spec) == 2
+                and _is_index_array(spec[0], len(self.data.corpora["src-train"]))
+                and bool(np.isin(spec[0], self.source_keep).all()) and _is_index_array(spec[1], len(indices))
+                for spec in plan):
+            return "progress.plan is not a plan of this round's joint batches"
+        return None
+
+
+def _is_count(value) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_index_array(value, size: int, empty: bool = False) -> bool:
+    """Whether ``value`` is a 1-d integer array of positions in ``range(size)`` (non-empty unless ``empty``)."""
+    return (isinstance(value, np.ndarray) and value.ndim == 1 and np.issubdtype(value.dtype, np.integer)
+            and (empty or value.size > 0) and bool(((value >= 0) & (value < size)).all()))
+
 
 class _Subset:
     """A view of some sentences of an encoded corpus (what ``predict`` needs)."""
