@@ -776,3 +776,16 @@ def test_cli_grid_dry_run(seeds, tmp_path, capsys, data):
     if code != 0:
         assert_refused(code, err, out)
     assert not out.exists()
+
+
+def test_a_refused_resume_leaves_the_run_folder_as_it_was(seeds, tmp_path, capsys):
+    """``zsner train --resume`` on a damaged checkpoint: one line, exit 2, and every file of the folder (its
+    training.log included: the lines this command logged are taken back) byte-identical to before."""
+    folder = tmp_path / "run"
+    shutil.copytree(seeds["run"], folder)
+    (folder / "checkpoint.pt").write_bytes(b"a few words of plain text")
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    code, err = run_cli(capsys, ["train", "--resume", str(folder), "--data-dir", seeds["data"], "--no-progress"],
+                        folder)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "checkpoint.pt" in err
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before

@@ -18,7 +18,7 @@ from ..device import model_device, resolved, to_device
 from ..errors import ZsnerError
 from ..evaluation import format_report
 from ..nn.tagger import count_parameters
-from ..runlog import attach_log
+from ..runlog import attach_log, resuming
 from ..runs import writing
 from .evaluate import evaluate
 from .model_io import CHECKPOINT_FILE, MODEL_FILE, build_tagger, load_model, save_model
@@ -117,7 +117,8 @@ def _train(train: TrainConfig, tagger: TaggerConfig, out_dir: Path, data_dir, re
         task = SupervisedTask(model, data, train, tagger)
         trainer = EpochTraining(train, out_dir, model, task, {"dev": ("dev", MODEL_FILE)}, ["dev"], progress_bars)
         if resume and (out_dir / CHECKPOINT_FILE).exists():
-            trainer.resume()
+            with resuming():  # a refused resume leaves training.log as it was
+                trainer.resume()
         else:
             log.info("parameters: %d trainable, %d total", count_parameters(model), count_parameters(model, False))
         state = trainer.run()

@@ -22,6 +22,7 @@ from ..device import model_device, resolved, to_device
 from .augmented import AugmentedTagger
 from ..nn.tagger import Tagger, count_parameters
 from ..rounds import sample_threshold, within_threshold
+from ..runlog import resuming
 from .data import CrossData
 from ..train.evaluate import evaluate, predict
 from ..train.loop import SupervisedTask
@@ -251,7 +252,8 @@ def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: Tagger
     model = to_device(model, train.device)
     trainer = EpochTraining(train, out_dir, model, task, CRITERIA, EVAL_SETS, bars)
     if (out_dir / "checkpoint.pt").exists():
-        trainer.resume()
+        with resuming():  # a refused resume leaves training.log as it was
+            trainer.resume()
     state = trainer.run()
     return summarize(mode, out_dir, data, train, state, model, getattr(task, "history", None))
 

@@ -25,7 +25,7 @@ from ..device import resolved
 from ..errors import ZsnerError
 from ..nn.tagger import count_parameters
 from ..resources import SPLITS, dataset_path
-from ..runlog import attach_log
+from ..runlog import attach_log, resuming
 from ..runs import writing
 from ..train import distributed
 from ..train.model_io import CHECKPOINT_FILE, read_torch_file
@@ -152,7 +152,8 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
     trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
     if resume:
-        trainer.resume()
+        with resuming():  # a refused resume leaves training.log as it was
+            trainer.resume()
     started = time.perf_counter()
     if not (config.init and config.mode == "augmented") and config.epochs > 0:
         trainer.fit_zero_shot()
