@@ -70,3 +70,18 @@ def write_wikiann(root: Path, langs=("sw", "yo", "ja", "zh"), sizes=(30, 20, 20)
                 lines.append("")
             (folder / split).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
+
+
+def write_transfer_pair(root: Path, en_sizes=(200, 40, 40), es_sizes=(150, 40, 40)) -> Path:
+    """en and es (latin-1) as ``write_language`` writes them, and a quick identical-strings mapping between their
+    vectors in ``root/mapping`` (returned), for tiny transfer runs."""
+    from zsner.mapping.config import MappingConfig
+    from zsner.mapping.pipeline import learn_mapping
+
+    write_language(root, "en", sizes=en_sizes, seed=0)
+    write_language(root, "es", sizes=es_sizes, seed=1, encoding="latin-1")
+    mapping = root / "mapping"
+    learn_mapping(root / "embeddings" / "en.vec", root / "embeddings" / "es.vec",
+                  MappingConfig(init="identical", n_refinement=1, dico_max_rank=100, criterion_queries=30, csls_k=3),
+                  out_dir=mapping, progress=False)
+    return mapping

@@ -16,12 +16,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.synthetic import write_language
+from tests.synthetic import write_transfer_pair
 from tests.test_fuzz_readers import FUZZ, Blob, Mutation, damaged, fresh, mutated, outcome, place
 from zsner.config import TaggerConfig, TrainConfig
 from zsner.errors import ZsnerError
-from zsner.mapping.config import MappingConfig
-from zsner.mapping.pipeline import learn_mapping
 from zsner.transfer.data import prepare_crosslingual, resolve_inputs
 from zsner.transfer.pipeline import TransferConfig, run_transfer
 from zsner.transfer.variants import AugmentConfig, train_variant
@@ -44,12 +42,7 @@ def augmented(tmp_path_factory) -> dict:
     """A tiny finished Algorithm 1 run (as in tests/test_transfer.py) and its checkpoint moved back to the step-15
     evaluation: round 1, 5 of its 10 joint batches done, so that a resume uses the saved plan and pseudo-labels."""
     root = tmp_path_factory.mktemp("data")
-    write_language(root, "en", sizes=(120, 30, 30), seed=0)
-    write_language(root, "es", sizes=(90, 30, 30), seed=1, encoding="latin-1")
-    mapping = root / "mapping"
-    learn_mapping(root / "embeddings" / "en.vec", root / "embeddings" / "es.vec",
-                  MappingConfig(init="identical", n_refinement=1, dico_max_rank=100, criterion_queries=30, csls_k=3),
-                  out_dir=mapping, progress=False)
+    mapping = write_transfer_pair(root, (120, 30, 30), (90, 30, 30))
     out = root / "out"
     run_transfer(TransferConfig(mode="augmented", mapping_dir=str(mapping), cache_dir=str(out / "cache"),
                                 figures=False), TRAIN, SMALL, AUGMENT, out=out, data_dir=root, bars=False)

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.synthetic import write_language
+from tests.synthetic import write_language, write_transfer_pair
 from zsner.cli import main
 from zsner.config import save_configs
 from zsner.errors import ZsnerError
@@ -231,15 +231,8 @@ def local_ray(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory):
     """Tiny en->es data with a ready mapping, and `zsner transfer --seeds 2` on it, run in this process."""
-    from zsner.mapping.config import MappingConfig
-    from zsner.mapping.pipeline import learn_mapping
-
     root = tmp_path_factory.mktemp("grid-data")
-    write_language(root, "en", sizes=(200, 40, 40), seed=0)
-    write_language(root, "es", sizes=(150, 40, 40), seed=1, encoding="latin-1")
-    learn_mapping(root / "embeddings" / "en.vec", root / "embeddings" / "es.vec",
-                  MappingConfig(init="identical", n_refinement=1, dico_max_rank=100, criterion_queries=30, csls_k=3),
-                  out_dir=root / "mapping", progress=False)
+    write_transfer_pair(root)
     flags = ["--data-dir", str(root), "--mapping-dir", str(root / "mapping"), "--cache-dir", str(root / "cache"),
              *TINY]
     assert main(["transfer", "--src", "en", "--tgt", "es", "--mode", "shared", "--seeds", "2", *flags, "--out",

@@ -6,6 +6,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from tests.test_mapping import direct_csls
 from zsner.embeddings import WordVectors
 from zsner.errors import ZsnerError
 from zsner.mapping.config import MappingConfig
@@ -16,22 +17,13 @@ from zsner.mapping.seed import held_out_words, identical_pairs, split_seed
 torch.set_num_threads(1)
 
 
-def brute_csls(x, y, k):
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    y = y / np.linalg.norm(y, axis=1, keepdims=True)
-    sims = x @ y.T
-    r_x = np.sort(sims, axis=1)[:, -k:].mean(1)
-    r_y = np.sort(sims, axis=0)[-k:, :].mean(0)
-    return 2 * sims - r_x[:, None] - r_y[None, :]
-
-
 @pytest.mark.parametrize("rank", [60, 200])
 def test_mutual_share_is_the_share_of_rows_whose_csls_translation_translates_back(rank):
     g = np.random.default_rng(rank)
     x = g.normal(size=(200, 8)).astype(np.float32)
     y = (x @ np.linalg.qr(g.normal(size=(8, 8)))[0] + g.normal(size=(200, 8)) * 0.8).astype(np.float32)
     rows = np.sort(g.choice(rank, size=rank // 3, replace=False))
-    csls = brute_csls(x[:rank], y[:rank], 5)
+    csls = direct_csls(x[:rank], y[:rank], 5)
     s2t, t2s = csls.argmax(1), csls.argmax(0)
     expected = 100.0 * np.mean(t2s[s2t[rows]] == rows)
     assert 0 < expected < 100  # neither trivial case

@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.synthetic import write_language
+from tests.synthetic import write_transfer_pair
 from zsner.config import TaggerConfig, TrainConfig
 from zsner.data.conll import read_conll
 from zsner.embeddings import load_vectors
 from zsner.evaluation import span_metrics
 from zsner.mapping.config import MappingConfig
-from zsner.mapping.pipeline import learn_mapping
 from zsner.transfer.data import prepare_crosslingual, resolve_inputs
 from zsner.transfer.pipeline import TransferConfig, run_transfer
 from zsner.train.model_io import build_model
@@ -30,13 +29,7 @@ TRAIN = TrainConfig(epochs=2, eval_every=15, batch_size=8, seed=2)
 @pytest.fixture(scope="module")
 def languages(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    write_language(root, "en", sizes=(200, 40, 40), seed=0)
-    write_language(root, "es", sizes=(150, 40, 40), seed=1, encoding="latin-1")
-    mapping = root / "mapping"
-    learn_mapping(root / "embeddings" / "en.vec", root / "embeddings" / "es.vec",
-                  MappingConfig(init="identical", n_refinement=1, dico_max_rank=100, criterion_queries=30, csls_k=3),
-                  out_dir=mapping, progress=False)
-    return root, mapping
+    return root, write_transfer_pair(root)
 
 
 def _timeless(summaries: dict) -> dict:

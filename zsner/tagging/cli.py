@@ -93,10 +93,6 @@ def tag_file(args, input_format: str, output_format: str, with_tokens: bool) -> 
             raise ZsnerError(f"--{flag.replace('_', '-')} must be at least 1")
     model_path = _model_path(args)
     found = find_model(model_path, args.select)  # a wrong model stops before the input is read
-    if found.kind == "transformer":
-        from ..extras import require
-
-        require("transformer", "a transformer model")
     if args.output != "-" and args.output == args.input:
         raise ZsnerError("--output would overwrite --input", args.output)
     text, name = read_input(args.input, args.encoding)
