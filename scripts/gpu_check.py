@@ -154,7 +154,7 @@ def mapping_folder(data: Path, out: Path, synthetic: bool) -> Path:
         shutil.copy(data / "embeddings" / "en.vec", folder / "src.mapped.vec")
         shutil.copy(data / "embeddings" / "es.vec", folder / "tgt.mapped.vec")
         return folder
-    from zsner.transfer.data import ensure_mapping, resolve_inputs
+    from zsner.transfer.inputs import ensure_mapping, resolve_inputs
 
     overrides = dict(init="identical", fallback="none", n_refinement=1, max_vocab=20_000, threads=0)
     inputs = resolve_inputs("en", "es", TrainConfig(train_limit=10, eval_limit=10), data)
@@ -163,7 +163,7 @@ def mapping_folder(data: Path, out: Path, synthetic: bool) -> Path:
 
 def check_transfer(device, sizes, data, out: Path, args, synthetic: bool) -> str:
     from zsner.transfer.pipeline import TransferConfig, run_transfer
-    from zsner.transfer.variants import AugmentConfig
+    from zsner.transfer.config import AugmentConfig
 
     train_n, eval_n, steps = sizes
     mapping = mapping_folder(data, out, synthetic)

@@ -58,3 +58,12 @@ def run_cli(args, cwd=None, env_extra=None, timeout: int = 120, program=None,
     command = [program] if program else [sys.executable, "-m", "zsner.cli"]
     return subprocess.run([*command, *map(str, args)], cwd=cwd, env=env, input=input_text,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def transfer_pair(tmp_path_factory):
+    """Tiny en/es data and a ready mapping (tests/synthetic.write_transfer_pair): (data root, mapping folder)."""
+    from tests.synthetic import write_transfer_pair
+
+    root = tmp_path_factory.mktemp("transfer-data")
+    return root, write_transfer_pair(root)

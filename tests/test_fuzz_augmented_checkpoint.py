@@ -20,9 +20,11 @@ from tests.synthetic import write_transfer_pair
 from tests.test_fuzz_readers import FUZZ, Blob, Mutation, damaged, fresh, mutated, outcome, place
 from zsner.config import TaggerConfig, TrainConfig
 from zsner.errors import ZsnerError
-from zsner.transfer.data import prepare_crosslingual, resolve_inputs
+from zsner.transfer.data import prepare_crosslingual
+from zsner.transfer.inputs import resolve_inputs
 from zsner.transfer.pipeline import TransferConfig, run_transfer
-from zsner.transfer.variants import AugmentConfig, train_variant
+from zsner.transfer.config import AugmentConfig
+from zsner.transfer.variants import train_variant
 
 torch.set_num_threads(1)
 SMALL = TaggerConfig(word_dim=20, char_dim=8, char_hidden=8, word_hidden=16, dense_dim=16, shared_lstm=True)

@@ -265,6 +265,11 @@ def test_grid_on_local_ray_equals_sequential_runs_and_a_killed_run_resumes(local
     attempts = {step["name"]: step["attempts"] for step in results["steps"]}
     assert attempts == {"en-es-shared/seed1": 1, "en-es-shared/seed2": 2, "en-es-shared": 1}
     assert "resumed at step" in (tmp_path / "grid" / "en-es-shared" / "training.log").read_text()
+    assert "gathered 2 finished runs" in (tmp_path / "grid" / "logs" / "en-es-shared.log").read_text()  # only that
+    for log in (tmp_path / "grid" / "logs").iterdir():  # workers are shared: no command's handler outlives it
+        text = log.read_text()
+        firsts = text.count("[zsner] stage mapping") + text.count("[zsner] gathered")  # a command's first line
+        assert firsts == text.count("=== attempt "), log.name
     assert (tmp_path / "grid" / "results.md").read_text() in out  # (Ray may print its retry notice too)
 
 

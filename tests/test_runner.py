@@ -82,7 +82,7 @@ def test_bad_flags_are_one_error_each(tmp_path, flags, message):
 
 
 def test_mode_lists_match_the_backends():
-    from zsner.transfer.variants import MODES
+    from zsner.transfer.config import MODES
     from zsner.transformer.config import MODES as TRANSFORMER
 
     assert runner.CLASSIC_MODES == MODES and runner.TRANSFORMER_MODES == TRANSFORMER

@@ -10,26 +10,26 @@ import numpy as np
 import pytest
 import torch
 
-from tests.synthetic import write_transfer_pair
 from zsner.config import TaggerConfig, TrainConfig
 from zsner.data.conll import read_conll
 from zsner.embeddings import load_vectors
 from zsner.evaluation import span_metrics
 from zsner.mapping.config import MappingConfig
-from zsner.transfer.data import prepare_crosslingual, resolve_inputs
+from zsner.transfer.data import prepare_crosslingual
+from zsner.transfer.inputs import resolve_inputs
 from zsner.transfer.pipeline import TransferConfig, run_transfer
 from zsner.train.model_io import build_model
-from zsner.transfer.variants import AugmentConfig, AugmentedTask
+from zsner.transfer.config import AugmentConfig
+from zsner.transfer.variants import AugmentedTask
 
 torch.set_num_threads(1)
 SMALL = TaggerConfig(word_dim=20, char_dim=8, char_hidden=8, word_hidden=16, dense_dim=16, shared_lstm=True)
 TRAIN = TrainConfig(epochs=2, eval_every=15, batch_size=8, seed=2)
 
 
-@pytest.fixture(scope="module")
-def languages(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    return root, write_transfer_pair(root)
+@pytest.fixture
+def languages(transfer_pair):
+    return transfer_pair
 
 
 def _timeless(summaries: dict) -> dict:
@@ -313,20 +313,23 @@ def test_figures_use_the_given_vectors_survive_tiny_sets_and_are_written_atomica
     """Fig. 3 on a handful of entity words (t-SNE's default perplexity 30 exceeds the number of points there);
     too few entity words skip Fig. 3 with a log line; the monolingual panel comes from the vectors passed in."""
     from zsner.embeddings import load_vectors
-    from zsner.transfer.figures import write_figures
+    from zsner.transfer.figures import draw_figures, figure_data
 
     root, mapping = languages
     out = tmp_path / "run"
     config = TransferConfig(mode="shared", mapping_dir=str(mapping), cache_dir=str(tmp_path / "c"), figures=False)
     result = run_transfer(config, TRAIN, SMALL, AugmentConfig(), out=out, data_dir=root, bars=False)
-    results = json.loads((out / "results.json").read_text())["runs"]
     data = _data(root, mapping)
+    model = out / f"seed{TRAIN.seed}" / "best-src-dev.pt"
     mono = [load_vectors(root / "embeddings" / f"{lang}.vec") for lang in ("en", "es")]
-    write_figures(out, data, results, config, mono, sample=6)  # 12 points
+    found = json.loads(json.dumps(figure_data(data, model, config, mono, sample=6)))  # 12 points, through JSON
+    assert list(found["tsne"]["points"]) == ["monolingual vectors", "common-space vectors",
+                                             "common encoder (dense layer)"]
+    draw_figures(out, found)
     assert (out / "fig3_tsne_entities.png").stat().st_size > 1000
     assert not list(out.glob(".*.tmp"))
     (out / "fig3_tsne_entities.png").unlink()
-    write_figures(out, data, results, config, None, sample=2)  # 4 points: Fig. 2 only
+    draw_figures(out, figure_data(data, model, config, None, sample=2))  # 4 points: Fig. 2 only
     assert (out / "fig2_length_vs_accuracy.png").is_file() and not (out / "fig3_tsne_entities.png").exists()
     assert result["summaries"]
 
@@ -452,7 +455,7 @@ def _ensure_mapping_in_a_process(root, cache, overrides, queue):
     handler.emit = lambda record: records.append(record.getMessage())
     logging.getLogger("zsner").addHandler(handler)
     logging.getLogger("zsner").setLevel(logging.INFO)
-    from zsner.transfer.data import ensure_mapping as ensure
+    from zsner.transfer.inputs import ensure_mapping as ensure
     folder = ensure(resolve_inputs("en", "es", TRAIN, root), "s2t", cache, overrides, progress=False)
     queue.put((str(folder), sum(message.startswith("mapping: learning") for message in records)))
 

@@ -20,12 +20,25 @@ from typing import Callable
 import numpy as np
 
 from .atomic import atomic_open, write_json
+from .errors import ZsnerError
 
 
 def digest(obj) -> str:
     """A short stable hash of JSON-able ``obj`` (dict key order does not matter)."""
     text = json.dumps(obj, sort_keys=True, ensure_ascii=False)
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def file_digest(path, what: str = "file") -> bytes:
+    """SHA-256 of a file's content; a missing file is a ``ZsnerError`` ("no such WHAT")."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZsnerError(f"no such {what}", path)
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.digest()
 
 
 def file_key(path) -> list | None:

@@ -61,6 +61,40 @@ class EncodedCorpus:
     def __len__(self) -> int:
         return len(self.sentences)
 
+    def to_arrays(self) -> tuple[dict, dict]:
+        """(flat numpy arrays, string tables) from which ``from_arrays`` rebuilds this corpus exactly: sentences
+        (words, tags as read, line) and every id array."""
+        forms: dict[str, int] = {}
+        for sentence in self.sentences:
+            for word in sentence.words:
+                forms.setdefault(word, len(forms))
+        tags: dict[str, int] = {}
+        flat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
+        arrays = {"lengths": self.lengths, "word_ids": flat(self.word_ids), "form_ids": flat(self.form_ids),
+                  "tag_ids": flat(self.tag_ids), "form_chars": self.form_chars, "form_lengths": self.form_lengths,
+                  "lines": np.array([s.line for s in self.sentences], dtype=np.int64),
+                  "gold": np.array([tags.setdefault(t, len(tags)) for s in self.sentences for t in s.tags],
+                                   dtype=np.int64)}
+        return arrays, {"forms": list(forms), "tags": list(tags)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, strings: dict) -> "EncodedCorpus":
+        """The corpus ``to_arrays`` described, without re-encoding anything."""
+        corpus = cls.__new__(cls)
+        lengths = np.asarray(arrays["lengths"], dtype=np.int64)
+        cuts = np.cumsum(lengths)[:-1]
+        split = lambda name: np.split(np.asarray(arrays[name], dtype=np.int64), cuts) if len(lengths) else []  # noqa: E731
+        corpus.lengths, corpus.word_ids, corpus.form_ids, corpus.tag_ids = lengths, split("word_ids"), \
+            split("form_ids"), split("tag_ids")
+        corpus.form_chars, corpus.form_lengths = arrays["form_chars"], arrays["form_lengths"]
+        forms, tags = strings["forms"], strings["tags"]
+        words = [forms[i] for i in arrays["form_ids"].tolist()]
+        gold = [tags[i] for i in arrays["gold"].tolist()]
+        starts = [0, *np.cumsum(lengths).tolist()]
+        corpus.sentences = [Sentence(words[a:b], gold[a:b], line) for a, b, line
+                            in zip(starts[:-1], starts[1:], arrays["lines"].tolist())]
+        return corpus
+
     def batch(self, indices) -> Batch:
         indices = np.asarray(indices)
         lengths = self.lengths[indices]

@@ -1,5 +1,6 @@
-"""The grid's steps as Ray tasks: 1 CPU each (and the GPUs a step asks for), a fresh worker process per task,
-dependencies passed as task arguments (Ray starts a step once the steps it needs are done), a task whose process
+"""The grid's steps as Ray tasks: 1 CPU each (and the GPUs a step asks for); classic steps on CPU share their
+workers (a task starts without a new process and its imports, ~3 s each), any other step gets a fresh worker
+process (a GPU's memory and a transformer's state go with it); dependencies passed as task arguments (Ray starts a step once the steps it needs are done), a task whose process
 dies retried up to ``retries`` times. Ray is started on this machine's cores, or joined at ``address``."""
 from __future__ import annotations
 
@@ -60,11 +61,11 @@ def execute(plan: GridPlan, address: str = "", cpus: int = 0, echo=None) -> dict
     started = start_ray(address, cpus)
     clock = time.perf_counter()
     try:
-        task = ray.remote(max_calls=1)(run_step)  # a fresh worker process per task
+        shared, fresh = ray.remote(run_step), ray.remote(max_calls=1)(run_step)  # reused / one-task workers
         refs, names = {}, {}
         for step, needs in plan.steps:
-            ref = task.options(num_cpus=1, num_gpus=step.gpus, max_retries=plan.retries,
-                               name=step.name).remote(step, os.getcwd(), str(log_dir), *(refs[n] for n in needs))
+            task = shared if shares_worker(step) else fresh
+            ref = task.options(num_cpus=1, num_gpus=step.gpus, max_retries=plan.retries, name=step.name).remote(step, os.getcwd(), str(log_dir), *(refs[n] for n in needs))
             refs[step.name], names[ref] = ref, step
         echo(f"[grid] {sum(step.kind == 'run' for step, _ in plan.steps)} runs ({len(plan.steps)} steps) on Ray: "
              f"{int(ray.cluster_resources().get('CPU', 0))} CPUs; logs in {log_dir}")
@@ -84,6 +85,12 @@ def execute(plan: GridPlan, address: str = "", cpus: int = 0, echo=None) -> dict
         if started:
             ray.shutdown()
     return {name: results[name] for name in refs}
+
+
+def shares_worker(step) -> bool:
+    """A classic step on CPU runs in a worker that other such steps reuse (zsner transfer leaves no state behind:
+    seeds, threads and log handlers are set per run); anything else gets a process of its own."""
+    return step.command[0] == "transfer" and not step.gpus
 
 
 def _line(result: dict, elapsed: float) -> str:

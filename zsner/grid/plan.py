@@ -9,7 +9,11 @@ Steps (``kind``):
   run of its own before it (``--base-only true``), so that bases and augmentations of different seeds pack onto
   the CPUs;
 - ``gather``: a classic folder's own command with all its seeds, once they are trained: every seed folder is
-  reused and results.json / results.md / figures are written as by one sequential call.
+  finished, so it only gathers (transfer/gather.py: no data, vectors or model read) and writes results.json /
+  results.md / figures as one sequential call does.
+
+A ``prepare`` step also builds the prepared data of its pair (transfer/prepared.py), which every run and gather of
+that pair then loads instead of reading and encoding the corpora again.
 """
 from __future__ import annotations
 
@@ -77,7 +81,7 @@ def parse_command(command):
 
 
 def transfer_configs(args):
-    from ..transfer.pipeline import TransferConfig
+    from ..transfer.config import TransferConfig
 
     return apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args)
 
@@ -105,7 +109,9 @@ def add_transfer(plan: GridPlan, command: list[str], label: str, gpus: float = 0
     key = preparation_key(args) if prepare else None
     needs = [] if key is None else [_preparation(plan, key, [*command, *extra])]
     seeds = range(train.seed, train.seed + config.seeds)
-    one = lambda seed: (*command, "--out", out, "--seed", str(seed), "--seeds", "1", "--figures", "false")  # noqa: E731
+    drawn = lambda seed: "true" if config.figures and seed == train.seed else "false"  # noqa: E731
+    # the first seed's run computes the figures' data (its model is the one they show): the gather only draws
+    one = lambda seed: (*command, "--out", out, "--seed", str(seed), "--seeds", "1", "--figures", drawn(seed))  # noqa: E731
     bases = {}
     if config.mode == "augmented":  # each seed's base first, as a task of its own (all before any augmentation)
         for seed in seeds:

@@ -77,12 +77,10 @@ def vectors_dim(path: Path) -> int | None:
 
 def _transfer(args, local: bool, seen: set) -> None:
     from ..device import resolve_device
-    from ..transfer.data import read_mapping_config
-    from ..transfer.pipeline import TransferConfig
-    from ..transfer.spaces import VECTORS, encoder_dim
-    from ..transfer.speculation import SPECULATE
+    from ..transfer.config import AugmentConfig, TransferConfig, check_options
+    from ..transfer.inputs import read_mapping_config
+    from ..transfer.spaces import encoder_dim
     from ..transfer.teacher import teacher_checkpoint
-    from ..transfer.variants import MODES, AugmentConfig
 
     config, train = apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args)
     tagger, augment = apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args)
@@ -90,20 +88,8 @@ def _transfer(args, local: bool, seen: set) -> None:
         require("transformer", f"--vectors {config.vectors}")
     if augment.teacher:
         require("transformer", "--teacher")
+    check_options(config, augment.teacher)
     base = config.base_variant
-    for ok, message in [
-            (config.mode in MODES, f"unknown --mode {config.mode!r}; choose from {', '.join(MODES)}"),
-            (config.base in MODES[:-1], f"--base must be one of {', '.join(MODES[:-1])}"),
-            (config.speculate in SPECULATE, f"unknown --speculate {config.speculate!r}; choose from "
-                                            f"{', '.join(SPECULATE)}"),
-            (config.vectors in VECTORS, f"unknown --vectors {config.vectors!r}; choose from {', '.join(VECTORS)}"),
-            (config.vectors == "fasttext" or not (base == "mono" or config.mapping_dir),
-             f"--vectors {config.vectors} builds its own shared space: it does not go with --mode mono or "
-             "--mapping-dir"),
-            (not augment.teacher or config.mode == "augmented",
-             "--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented")]:
-        if not ok:
-            raise ZsnerError(message)
     if local:
         resolve_device(train.device)
     data_dir = args.data_dir

@@ -1,4 +1,5 @@
-"""What a Ray task runs: one grid step, in-process, in a worker process of its own (``max_calls=1``).
+"""What a Ray task runs: one grid step, in-process, in a Ray worker (classic CPU steps share workers; any other
+step has a process of its own: see execute.py).
 
 Each attempt decides from the run folder what to do, which is what makes a retry resume: a classic run's own
 command reuses finished seed folders and resumes a seed from its checkpoint (zsner/runs.py checks the config);
@@ -20,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import ZsnerError
+from ..timings import mark_start
 from .plan import Step, parse_command
 
 KILL_DIR = "ZSNER_GRID_KILL_DIR"
@@ -33,9 +35,11 @@ def unfinished(results) -> list[dict]:
 
 def run_step(step: Step, cwd: str, log_dir: str, *needed: dict) -> dict:
     """Run ``step`` (after the steps whose results are ``needed``); a dict with status done | reused | failed |
-    skipped, attempts, seconds (of the last attempt) and, when it failed or was skipped, the error line."""
+    skipped, attempts, seconds and cpu_seconds (of the last attempt, wall and this process's CPU) and, when it
+    failed or was skipped, the error line."""
     os.chdir(cwd)
-    clock = time.perf_counter()
+    mark_start()  # the command's start-up is timed from here (see zsner/timings.py)
+    clock, cpu = time.perf_counter(), time.process_time()
     log = Path(log_dir) / step.log_name
     log.parent.mkdir(parents=True, exist_ok=True)
     attempt = (log.read_text(encoding="utf-8").count("=== attempt ") if log.exists() else 0) + 1
@@ -52,7 +56,8 @@ def run_step(step: Step, cwd: str, log_dir: str, *needed: dict) -> dict:
             except Exception:  # a bug: its traceback into the log; not retried (only a dead process is)
                 traceback.print_exc()
                 status = "failed"
-    result.update(status=status, seconds=round(time.perf_counter() - clock, 1))
+    result.update(status=status, seconds=round(time.perf_counter() - clock, 1),
+                  cpu_seconds=round(time.process_time() - cpu, 1))
     if status == "failed":
         lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
         result["error"] = lines[-1] if lines else "failed"
@@ -60,16 +65,24 @@ def run_step(step: Step, cwd: str, log_dir: str, *needed: dict) -> dict:
 
 
 def prepare_word_space(command, progress: bool = False) -> Path:
-    """The word space (cached mapping) that ``zsner transfer`` COMMAND reads, computed once into its cache."""
-    from ..transfer.data import resolve_inputs
+    """What every run of ``zsner transfer`` COMMAND's pair shares, computed once into its caches: the word space
+    (the cached mapping) and the prepared data of its base variant (vocabularies, matrix, encoded corpora).
+    Returns the word space's folder."""
+    from ..config import TaggerConfig, apply_overrides
+    from ..transfer.config import space_tagger, variant_tagger
+    from ..transfer.inputs import resolve_inputs
+    from ..transfer.prepared import prepared_data
     from ..transfer.spaces import word_space
     from .plan import transfer_configs
 
     args = parse_command(command)
     config, train = transfer_configs(args)
     inputs = resolve_inputs(config.src, config.tgt, train, args.data_dir, (True, True), config.mapping_config)
-    return word_space(config.vectors, inputs, config.mapping_direction, config.cache_dir, config.encoder,
-                      config.encoder_layer, args.data_dir, progress, config.encoder_contexts)
+    space = word_space(config.vectors, inputs, config.mapping_direction, config.cache_dir, config.encoder,
+                       config.encoder_layer, args.data_dir, progress, config.encoder_contexts)
+    tagger = variant_tagger(config.base_variant, space_tagger(config, apply_overrides(TaggerConfig(), args)))
+    prepared_data(inputs, config.base_variant, train, tagger, space, config.target_emb, config.cache_dir)
+    return space
 
 
 def _prepare(command) -> str:

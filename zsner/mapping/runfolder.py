@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_open, write_json
+from ..chunks import file_digest
 from ..embeddings import WordVectors, save_vec
-from ..errors import ZsnerError
 from .config import RUNTIME_FIELDS, MappingConfig
 from .space import Space
 
@@ -64,17 +64,7 @@ def mapping_cache_key(src_file, tgt_file, config: MappingConfig) -> str:
     for path in (Path(src_file), Path(tgt_file)):
         for part in [path, *sorted(path.parent.glob(path.name + ".*"))]:  # gensim .kv keeps sidecar .npy files
             digest.update(part.name[len(path.name):].encode() + b"\0")
-            digest.update(_file_digest(part))
+            digest.update(file_digest(part, "embedding file"))
     settings = {key: value for key, value in config.to_dict().items() if key not in RUNTIME_FIELDS}
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:16]
-
-
-def _file_digest(path: Path) -> bytes:
-    if not path.is_file():
-        raise ZsnerError("no such embedding file", path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.digest()

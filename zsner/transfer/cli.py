@@ -5,8 +5,7 @@ from ..config import TaggerConfig, TrainConfig, add_config_arguments, apply_over
 
 
 def add_parser(sub):
-    from .pipeline import TransferConfig
-    from .variants import AugmentConfig
+    from .config import AugmentConfig, TransferConfig
 
     transfer = sub.add_parser("transfer", help="zero-resource transfer SRC -> TGT: mapping, training, selection, report")
     transfer.add_argument("--out", default=None, help="run folder (default runs/SRC-TGT-MODE)")
@@ -25,15 +24,20 @@ def run_transfer_command(args):
     import logging
     import sys
 
-    from .pipeline import TransferConfig, run_transfer
-    from .variants import AugmentConfig
+    from .config import AugmentConfig, TransferConfig
+    from .pipeline import run_transfer
 
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(logging.Formatter("[zsner] %(message)s"))
-    logging.getLogger("zsner.stage").addHandler(console)
-    result = run_transfer(apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args),
-                          apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args),
-                          args.out, args.data_dir, bars=not args.no_progress, overwrite=args.overwrite)
+    stages = logging.getLogger("zsner.stage")
+    stages.addHandler(console)
+    try:  # the handler goes with the command (a grid worker runs several commands in one process)
+        result = run_transfer(apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args),
+                              apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args),
+                              args.out, args.data_dir, bars=not args.no_progress, overwrite=args.overwrite)
+    finally:
+        stages.removeHandler(console)
     print(result["table"])
-    print("stage times (s): " + ", ".join(f"{stage} {seconds}" for stage, seconds in result["timings"].items()))
+    if result["timings"]:
+        print("stage times (s): " + ", ".join(f"{stage} {seconds}" for stage, seconds in result["timings"].items()))
     print(f"results in {result['out']}")

@@ -23,10 +23,9 @@ from ..atomic import build_lock
 from ..embeddings import load_vectors, save_vec
 from ..encoder_vectors.extract import unit_length
 from ..errors import ZsnerError
-from .data import TransferInputs, ensure_mapping
+from .inputs import TransferInputs, ensure_mapping
 
 log = logging.getLogger("zsner")
-VECTORS = ("fasttext", "encoder", "concat")
 
 
 def encoder_dim(model: str) -> int:

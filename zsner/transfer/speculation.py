@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ZsnerError
-from .data import TransferInputs, ensure_mapping, mapping_cached, mapping_folder
+from .inputs import TransferInputs, ensure_mapping, mapping_cached, mapping_folder
 
-SPECULATE = ("auto", "on", "off")
 
 
 def speculation_wanted(mode: str, inputs: TransferInputs, direction: str, cache_dir, threads: int) -> bool:
@@ -53,7 +52,7 @@ class SpeculativeMapping:
         self.candidate_dir = Path(tempfile.mkdtemp(prefix="zsner-mapping-candidate-"))  # never a cache entry
         context = multiprocessing.get_context("spawn")
         self.messages = context.Queue()
-        light = dataclasses.replace(inputs, splits=({}, {}))  # the mapping reads vectors, not sentences
+        light = dataclasses.replace(inputs, _splits=({}, {}))  # the mapping reads vectors, not sentences
         self.process = context.Process(target=_learn, args=(light, direction, cache_dir, self.candidate_dir,
                                                             self.messages), daemon=True, name="zsner-mapping")
         self.process.start()

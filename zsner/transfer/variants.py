@@ -8,7 +8,6 @@ import copy
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ from .augmented import AugmentedTagger
 from ..nn.tagger import Tagger, count_parameters
 from ..rounds import sample_threshold, within_threshold
 from ..runlog import resuming
+from ..timings import StepTimes
+from .config import AugmentConfig
 from .data import CrossData
 from ..train.evaluate import evaluate, predict
 from ..train.loop import SupervisedTask
@@ -31,32 +32,9 @@ from ..train.epochs import EpochTraining
 from ..train.trainer import seed_everything
 
 log = logging.getLogger("zsner")
-MODES = ("mono", "word-nochar", "word", "shared", "augmented")
 CRITERIA = {"src-dev": ("src-dev", "best-src-dev.pt"), "tgt-dev": ("tgt-dev", "best-tgt-dev.pt"),
             "tgt-test": ("tgt-test", "best-tgt-test.pt")}
 EVAL_SETS = ["src-dev", "tgt-dev", "tgt-test"]
-
-
-def variant_tagger(mode: str, base: TaggerConfig) -> TaggerConfig:
-    """The architecture of each variant (augmented: that of its base, set by the caller)."""
-    if mode == "word-nochar":
-        return dataclasses.replace(base, use_chars=False, shared_lstm=False)
-    if mode in ("mono", "word"):
-        return dataclasses.replace(base, shared_lstm=False)
-    if mode == "shared":
-        return dataclasses.replace(base, shared_lstm=True)
-    return base
-
-
-@dataclass
-class AugmentConfig:
-    """Algorithm 1 of Bari et al.: length-sampled pseudo-labelling rounds with joint training (Eq. 7)."""
-
-    rounds: int = 10  # pseudo-labelling rounds ("repeat until convergence"; best checkpoint kept per criterion)
-    round_steps: int = 300  # joint steps (one source + one pseudo-labelled target batch each) per round
-    min_length: int = 0  # l ~ U(min_length, max_length); 0 = the shortest / longest target training sentence
-    max_length: int = 0  # (capped by the training max_train_length)
-    teacher: str = ""  # a transformer run folder (or checkpoint) whose tags replace θ_s's pseudo-labels
 
 
 class _Evaluations:
@@ -231,9 +209,13 @@ class _Subset:
 
 def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: TaggerConfig, out_dir: Path,
                   record: dict, augment: AugmentConfig | None = None, base_model: Path | None = None,
-                  bars: bool = True, teacher_tags: list | None = None) -> dict:
+                  bars: bool = True, teacher_tags: list | None = None, extra: dict | None = None,
+                  steps: dict | None = None) -> dict:
     """Train one variant for one seed into ``out_dir`` and report each criterion's target-test F1. ``record`` is
-    the folder's config.json (configs, pair, variant, mapping), the one its reuse is checked against."""
+    the folder's config.json (configs, pair, variant, mapping), the one its reuse is checked against; ``extra``
+    goes into metrics.json as it is, and so do ``steps`` (seconds of the command's steps before this run) with
+    this run's own steps (training, evaluation, writing) as ``timings_seconds``."""
+    clock = time.perf_counter()
     train = resolved(train)  # the record keeps the requested device ("auto")
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(train.threads)
@@ -254,24 +236,35 @@ def train_variant(mode: str, data: CrossData, train: TrainConfig, tagger: Tagger
     if (out_dir / "checkpoint.pt").exists():
         with resuming():  # a refused resume leaves training.log as it was
             trainer.resume()
+    trained_before = trainer.state.train_seconds  # a resumed run's earlier training is not this command's
     state = trainer.run()
-    return summarize(mode, out_dir, data, train, state, model, getattr(task, "history", None))
+    times = StepTimes()
+    for name, seconds in (steps or {}).items():
+        times.add(name, seconds)
+    times.add("training", state.train_seconds - trained_before)
+    times.add("evaluation", time.perf_counter() - clock - (state.train_seconds - trained_before))
+    return summarize(mode, out_dir, data, train, state, model, getattr(task, "history", None), extra, times)
 
 
-def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, model, history) -> dict:
+def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, model, history,
+              extra: dict | None = None, times: StepTimes | None = None) -> dict:
     """Each criterion's chosen step and the target dev/test F1 there; predictions of each chosen model."""
+    times = times or StepTimes()
     rows = {row[0]: dict(zip(EVAL_SETS, row[4:])) for row in state.rows}
     criteria = {}
     test_sentences, test_seconds = 0, 0.0
     for criterion, (_, file_name) in CRITERIA.items():
         step = state.best[criterion]["step"]
-        chosen = to_device(load_model(out_dir / file_name, data.embeddings)[0], train.device)
-        clock = time.perf_counter()
-        metrics, predicted = evaluate(chosen, data.corpora["tgt-test"], data.vocabs.tags.items,
-                                      train.eval_batch_size, train.device)
-        test_seconds += time.perf_counter() - clock
+        with times.step("evaluation"):
+            chosen = to_device(load_model(out_dir / file_name, data.embeddings)[0], train.device)
+            clock = time.perf_counter()
+            metrics, predicted = evaluate(chosen, data.corpora["tgt-test"], data.vocabs.tags.items,
+                                          train.eval_batch_size, train.device)
+            test_seconds += time.perf_counter() - clock
         test_sentences += len(data.corpora["tgt-test"])
-        write_conll(out_dir / f"predictions.{criterion}.tgt-test.conll", data.corpora["tgt-test"].sentences, predicted)
+        with times.step("writing"):
+            write_conll(out_dir / f"predictions.{criterion}.tgt-test.conll", data.corpora["tgt-test"].sentences,
+                        predicted)
         criteria[criterion] = {"step": step, "tgt_test_f1": metrics["micro"]["f1"], "tgt_dev_f1": rows[step]["tgt-dev"],
                                "src_dev_f1": rows[step]["src-dev"], "tgt_test": metrics}
     result = {"mode": mode, "seed": train.seed, "src": data.src, "tgt": data.tgt, "criteria": criteria,
@@ -280,6 +273,8 @@ def summarize(mode, out_dir: Path, data: CrossData, train: TrainConfig, state, m
               "inference_sentences_per_second": round(test_sentences / max(test_seconds, 1e-9), 1)}
     if history:
         result["rounds"] = history
+    result.update(extra or {})
+    result["timings_seconds"] = times.rounded()
     write_json(out_dir / "metrics.json", result)
     log.info("%s seed %d: tgt-test F1 %s", mode, train.seed,
              " ".join(f"{c}={v['tgt_test_f1']:.2f}" for c, v in criteria.items()))
