@@ -283,6 +283,11 @@ def others(seeds, kind) -> list[bytes]:
     return load_bytes(seeds, *(other for other in FILE_KINDS if other != kind))
 
 
+def damaged_seed(seeds, data, kind: str, path: Path) -> Path:
+    """``path`` holding a drawn damage of the ``kind`` seed file (``damaged``)."""
+    return place(path, data.draw(damaged(seeds[kind].read_bytes(), others(seeds, kind))))
+
+
 # ------------------------------------------------------------------------------------------------ classic models
 def use_classic(loaded) -> list[str]:
     """Tag one sentence with a loaded classic model: the loaded object must work."""
@@ -312,8 +317,7 @@ def read_classic(path):
 @FUZZ
 @given(data=st.data())
 def test_classic_model_file_damaged_bytes(seeds, tmp_path, data):
-    content = data.draw(damaged(seeds["model"].read_bytes(), others(seeds, "model")))
-    path = place(fresh(tmp_path, "best-model.pt"), content)
+    path = damaged_seed(seeds, data, "model", fresh(tmp_path, "best-model.pt"))
     outcome(lambda: read_classic(path), path)
 
 
@@ -369,8 +373,7 @@ def test_find_model_any_file(seeds, tmp_path, data, name):
     """``zsner tag MODEL`` / ``zsner.load``: what a path holds is found once, or refused in one line."""
     from zsner.tagging.load import find_model
 
-    content = data.draw(damaged(seeds["model"].read_bytes(), others(seeds, "model")))
-    path = place(fresh(tmp_path, name), content)
+    path = damaged_seed(seeds, data, "model", fresh(tmp_path, name))
     found = outcome(lambda: find_model(path), path)
     if not isinstance(found, ZsnerError):
         assert found.kind in ("classic", "transformer") and found.file.exists()
@@ -432,7 +435,7 @@ def test_training_checkpoint_mutated_or_damaged(seeds, archives, tmp_path, data)
     if data.draw(st.booleans()):
         torch.save(data.draw(mutated(archives["checkpoint"])).value, path)
     else:
-        place(path, data.draw(damaged(seeds["checkpoint"].read_bytes(), others(seeds, "checkpoint"))))
+        damaged_seed(seeds, data, "checkpoint", path)
     outcome(lambda: resume_classic(seeds, folder), path)
 
 
@@ -466,8 +469,7 @@ def read_transformer(path, model_folder: str = ""):
 @FUZZ
 @given(data=st.data())
 def test_transformer_checkpoint_damaged_bytes(seeds, tmp_path, data):
-    content = data.draw(damaged(seeds["transformer"].read_bytes(), others(seeds, "transformer")))
-    path = place(fresh(tmp_path, "zero-shot.src-dev.pt"), content)
+    path = damaged_seed(seeds, data, "transformer", fresh(tmp_path, "zero-shot.src-dev.pt"))
     outcome(lambda: read_transformer(path), path, seeds["tiny"])
 
 
@@ -646,8 +648,7 @@ def test_vector_files(seeds, tmp_path, data, kind):
     if kind == "kv":  # gensim writes a companion .npy for larger arrays; copy whatever it wrote
         for companion in seeds["kv"].parent.glob("v.kv*"):
             shutil.copy(companion, path.parent / companion.name)
-    content = data.draw(damaged(seeds[kind].read_bytes(), others(seeds, kind)))
-    place(path, content)
+    damaged_seed(seeds, data, kind, path)
     outcome(lambda: read_vectors(path), path)
 
 
@@ -756,8 +757,7 @@ def test_cli_tag_model(seeds, tmp_path, capsys, data):
 @FEW
 @given(data=st.data())
 def test_cli_data_file(seeds, tmp_path, capsys, data):
-    content = data.draw(damaged(seeds["conll"].read_bytes(), others(seeds, "conll")))
-    path = place(fresh(tmp_path, "file.conll"), content)
+    path = damaged_seed(seeds, data, "conll", fresh(tmp_path, "file.conll"))
     code, err = run_cli(capsys, ["data", path], path.parent / "out")
     if code != 0:
         assert_refused(code, err, path.parent / "out")

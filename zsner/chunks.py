@@ -41,6 +41,15 @@ def file_digest(path, what: str = "file") -> bytes:
     return sha.digest()
 
 
+def add_vectors_file(sha, path) -> None:
+    """Feed a vectors file's content into ``sha``, with its sidecars (gensim's ``.kv`` keeps ``.npy`` files beside
+    it): each part's name suffix, then its digest."""
+    path = Path(path)
+    for part in [path, *sorted(path.parent.glob(path.name + ".*"))]:
+        sha.update(part.name[len(path.name):].encode() + b"\0")
+        sha.update(file_digest(part, "embedding file"))
+
+
 def file_key(path) -> list | None:
     """What identifies a file's content cheaply: resolved path, size and modification time (None: no file)."""
     path = Path(path).expanduser().resolve()

@@ -78,26 +78,19 @@ def vectors_dim(path: Path) -> int | None:
 def _transfer(args, local: bool, seen: set) -> None:
     from ..device import resolve_device
     from ..transfer.config import AugmentConfig, TransferConfig, check_options
-    from ..transfer.inputs import read_mapping_config
+    from ..transfer.inputs import check_mapping_dir, read_mapping_config
     from ..transfer.spaces import encoder_dim
     from ..transfer.teacher import teacher_checkpoint
 
     config, train = apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args)
     tagger, augment = apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args)
-    if config.vectors in ("encoder", "concat"):
-        require("transformer", f"--vectors {config.vectors}")
-    if augment.teacher:
-        require("transformer", "--teacher")
     check_options(config, augment.teacher)
     base = config.base_variant
     if local:
         resolve_device(train.device)
     data_dir = args.data_dir
     _languages(seen, (config.src, config.tgt), SPLITS, data_dir)
-    mono = base == "mono"
-    wanted = (mono or not config.mapping_dir,
-              (mono and config.target_emb != "random") or (not mono and not config.mapping_dir))
-    for lang, needed in zip((config.src, config.tgt), wanted):
+    for lang, needed in zip((config.src, config.tgt), config.vectors_required):
         if needed:
             dim = vectors_dim(embedding_path(lang, data_dir))
             if config.vectors != "encoder" and dim is not None and dim != tagger.word_dim:
@@ -106,11 +99,8 @@ def _transfer(args, local: bool, seen: set) -> None:
     if config.vectors != "fasttext":
         _once(seen, ("encoder", config.encoder), lambda: (hf_folder(config.encoder, "--encoder"),
                                                           encoder_dim(config.encoder)))
-    if config.mapping_dir and not mono:
-        for name in ("src.mapped.vec", "tgt.mapped.vec"):
-            if not (Path(config.mapping_dir) / name).is_file():
-                raise ZsnerError(f"--mapping-dir is not a finished `zsner map` folder ({name} missing)",
-                                 config.mapping_dir)
+    if config.mapping_dir and base != "mono":
+        check_mapping_dir(config.mapping_dir)
     if config.mapping_config:
         read_mapping_config(config.mapping_config)
     if augment.teacher:

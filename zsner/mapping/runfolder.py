@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_open, write_json
-from ..chunks import file_digest
+from ..chunks import add_vectors_file
 from ..embeddings import WordVectors, save_vec
 from .config import RUNTIME_FIELDS, MappingConfig
 from .space import Space
@@ -61,10 +61,8 @@ def mapping_cache_key(src_file, tgt_file, config: MappingConfig) -> str:
     """Stable key of (source file contents, target file contents, config incl. direction): equal keys give
     the same mapping. Runtime-only fields (threads, block size, eval ks, export) are left out."""
     digest = hashlib.sha256()
-    for path in (Path(src_file), Path(tgt_file)):
-        for part in [path, *sorted(path.parent.glob(path.name + ".*"))]:  # gensim .kv keeps sidecar .npy files
-            digest.update(part.name[len(path.name):].encode() + b"\0")
-            digest.update(file_digest(part, "embedding file"))
+    for path in (src_file, tgt_file):
+        add_vectors_file(digest, path)
     settings = {key: value for key, value in config.to_dict().items() if key not in RUNTIME_FIELDS}
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:16]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..config import TaggerConfig
 from ..errors import ZsnerError
+from ..extras import require
 
 MODES = ("mono", "word-nochar", "word", "shared", "augmented")
 VECTORS = ("fasttext", "encoder", "concat")  # the word space: see transfer/spaces.py
@@ -50,6 +51,12 @@ class TransferConfig:
     def mapping_direction(self) -> str:
         return self.direction or default_direction(self.tgt)
 
+    @property
+    def vectors_required(self) -> tuple[bool, bool]:
+        """Whether the run reads the (source, target) monolingual vectors file: to map them, or as Source-Mono's."""
+        if self.base_variant == "mono":
+            return True, self.target_emb != "random"
+        return not self.mapping_dir, not self.mapping_dir
 
 
 def variant_tagger(mode: str, base: TaggerConfig) -> TaggerConfig:
@@ -86,7 +93,8 @@ def space_tagger(config: TransferConfig, tagger: TaggerConfig) -> TaggerConfig:
 
 
 def check_options(config: TransferConfig, teacher: str = "") -> None:
-    """The choices of a transfer command, checked before anything is read (``teacher``: AugmentConfig.teacher)."""
+    """The choices of a transfer command and the extras they need, checked before anything is read (``teacher``:
+    AugmentConfig.teacher)."""
     base = config.base_variant
     for ok, message in [
             (config.mode in MODES, f"unknown --mode {config.mode!r}; choose from {', '.join(MODES)}"),
@@ -101,3 +109,7 @@ def check_options(config: TransferConfig, teacher: str = "") -> None:
              "--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented")]:
         if not ok:
             raise ZsnerError(message)
+    if config.vectors != "fasttext":
+        require("transformer", f"--vectors {config.vectors}")
+    if teacher:
+        require("transformer", "--teacher")

@@ -101,8 +101,18 @@ def mapping_folder(inputs: TransferInputs, direction: str, cache_dir, overrides:
     return Path(cache_dir) / "mapping" / f"{inputs.src}-{inputs.tgt}-{direction}-{key}", config
 
 
+MAPPED_FILES = ("src.mapped.vec", "tgt.mapped.vec")
+
+
 def mapping_cached(folder: Path) -> bool:
-    return (folder / "src.mapped.vec").is_file() and (folder / "tgt.mapped.vec").is_file()
+    return all((Path(folder) / name).is_file() for name in MAPPED_FILES)
+
+
+def check_mapping_dir(folder: Path) -> None:
+    """``--mapping-dir``: a finished `zsner map` folder, or a ``ZsnerError`` naming the missing file."""
+    for name in MAPPED_FILES:
+        if not (Path(folder) / name).is_file():
+            raise ZsnerError(f"--mapping-dir is not a finished `zsner map` folder ({name} missing)", folder)
 
 
 def ensure_mapping(inputs: TransferInputs, direction: str, cache_dir, overrides: dict | None = None,

@@ -12,15 +12,14 @@ import time
 from pathlib import Path
 
 from ..config import TaggerConfig, TrainConfig
-from ..errors import ZsnerError
-from ..extras import require
 from ..runlog import attach_log
 from ..runs import claim, writing
 from ..timings import StepTimes, startup_seconds
 from .config import AugmentConfig, TransferConfig, check_options, space_tagger, variant_tagger
 from .folders import FIGURE_DATA, figure_folder, finished, seed_folders
 from .gather import finished_results, gather_ready, write_results
-from .inputs import TransferInputs, mapping_cached, mapping_folder, read_mapping_config, resolve_inputs
+from .inputs import (TransferInputs, check_mapping_dir, mapping_cached, mapping_folder, read_mapping_config,
+                     resolve_inputs)
 
 __all__ = ["TransferConfig", "run_transfer"]
 log = logging.getLogger("zsner")
@@ -40,10 +39,6 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
         from ..device import resolve_device
 
         resolve_device(train.device)
-    if config.vectors != "fasttext":
-        require("transformer", f"--vectors {config.vectors}")
-    if augment.teacher:
-        require("transformer", "--teacher")
     tagger = space_tagger(config, tagger)
     plan = seed_folders(config, train, tagger, augment, out, read_mapping_config(config.mapping_config))
     teacher = None
@@ -73,12 +68,10 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
 def _inputs(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, data_dir) -> TransferInputs:
     """The run's inputs, found (bad input fails here, before any write); the sentences are read now unless the
     prepared data is cached (it was built from these very files)."""
-    mono_only = config.base_variant == "mono"
-    required = (mono_only or not config.mapping_dir,
-                (mono_only and config.target_emb != "random") or (not mono_only and not config.mapping_dir))
-    inputs = resolve_inputs(config.src, config.tgt, train, data_dir, required, config.mapping_config, read=False)
-    if not mono_only and config.mapping_dir:
-        _check_mapping_dir(Path(config.mapping_dir))
+    inputs = resolve_inputs(config.src, config.tgt, train, data_dir, config.vectors_required, config.mapping_config,
+                            read=False)
+    if config.base_variant != "mono" and config.mapping_dir:
+        check_mapping_dir(Path(config.mapping_dir))
     if not _prepared_already(config, inputs, variant_tagger(config.base_variant, tagger)):
         inputs.splits  # noqa: B018  (reading is the check)
     return inputs
@@ -111,12 +104,6 @@ def _prepared_already(config: TransferConfig, inputs: TransferInputs, tagger: Ta
         return False  # encoder spaces: their folders are known once built
     return is_prepared(prepared_folder(inputs, config.base_variant, tagger, space, config.target_emb,
                                        config.cache_dir))
-
-
-def _check_mapping_dir(folder: Path) -> None:
-    for name in ("src.mapped.vec", "tgt.mapped.vec"):
-        if not (folder / name).is_file():
-            raise ZsnerError(f"--mapping-dir is not a finished `zsner map` folder ({name} missing)", folder)
 
 
 def _monolingual_vectors(inputs) -> list | None:
@@ -160,45 +147,39 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir
         timings["teacher"] = teacher_speed["teacher_seconds"]
     results: dict[str, list] = {base: []} if config.mode != "augmented" else {base: [], "augmented": []}
     shared = steps  # the command's own steps go to the first folder it trains; later ones get theirs only
+
+    def trained(variant: str, seed: int, *args, **kwargs) -> dict:
+        """The finished metrics of ``plan[seed, variant]``'s folder, trained now unless it is finished."""
+        nonlocal shared
+        folder, record = plan[seed, variant]
+        done = finished(folder)
+        if done is None:
+            done = train_variant(variant, data.for_seed(seed), dataclasses.replace(train, seed=seed), base_tagger,
+                                 folder, record, *args, bars=bars, steps=shared.seconds,
+                                 extra={"word_space": str(mapping_dir) if mapping_dir else None}, **kwargs)
+            shared = StepTimes()
+        return done
+
     try:
         for seed in range(train.seed, train.seed + config.seeds):
-            seeded = dataclasses.replace(train, seed=seed)
-            folder = out / f"seed{seed}"
             clock = time.perf_counter()
-            base_dir, record = plan[seed, base]
-
-            def train_base():
-                nonlocal shared
-                done = finished(base_dir)
-                if done is None:
-                    done = train_variant(base, data.for_seed(seed), seeded, base_tagger, base_dir, record, bars=bars,
-                                         extra={"word_space": str(mapping_dir) if mapping_dir else None},
-                                         steps=shared.seconds)
-                    shared = StepTimes()
-                return done
-
-            results[base].append(train_base())
+            base_dir = plan[seed, base][0]
+            results[base].append(trained(base, seed))
             if speculation is not None:  # the mapping is final now: keep the work done on the candidate, or redo it
                 mapping_dir, kept = _settle(speculation, base, timings)
                 speculation = None
                 if not kept:
                     data = prepare(mapping_dir)
                     shutil.rmtree(base_dir)
-                    results[base][-1] = train_base()
+                    results[base][-1] = trained(base, seed)
             if config.figures and seed == train.seed:
                 _figure_data(config, out, seed, data, inputs)
             timings[f"seed{seed}-{base}"] = round(time.perf_counter() - clock, 1)
             stage_log.info("stage %s seed %d: %.1f s", base, seed, timings[f"seed{seed}-{base}"])
             if config.mode == "augmented" and not config.base_only:
                 clock = time.perf_counter()
-                done = finished(folder / "augmented")
-                if done is None:
-                    done = train_variant("augmented", data.for_seed(seed), seeded, base_tagger,
-                                         *plan[seed, "augmented"], augment, base_dir / "best-src-dev.pt", bars,
-                                         pseudo, extra={"word_space": str(mapping_dir) if mapping_dir else None},
-                                         steps=shared.seconds)
-                    shared = StepTimes()
-                results["augmented"].append(done)
+                results["augmented"].append(trained("augmented", seed, augment, base_dir / "best-src-dev.pt",
+                                                    teacher_tags=pseudo))
                 timings[f"seed{seed}-augmented"] = round(time.perf_counter() - clock, 1)
                 stage_log.info("stage augmented seed %d: %.1f s", seed, timings[f"seed{seed}-augmented"])
     finally:
@@ -207,8 +188,7 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir
     if config.base_only:
         return {"table": "", "summaries": {}, "timings": timings, "out": str(out)}
     extra = {"teacher": {"checkpoint": str(teacher), **teacher_speed}} if teacher else None
-    with shared.step("writing"):
-        return write_results(config, out, results, mapping_dir, timings, shared.rounded(), train.seed, extra)
+    return write_results(config, out, results, mapping_dir, timings, shared.rounded(), train.seed, extra)
 
 
 def _figure_data(config, out: Path, seed: int, data, inputs) -> None:

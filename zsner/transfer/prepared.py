@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_open, build_lock, write_json
-from ..chunks import file_digest, file_key
+from ..chunks import add_vectors_file, file_digest, file_key
 from ..config import TaggerConfig, TrainConfig
 from ..errors import ZsnerError
 from ..data.batches import EncodedCorpus
-from ..data.vocab import random_rows
 from ..jsonfile import read_json
 from ..resources import dataset
 from ..timings import StepTimes
@@ -50,8 +49,7 @@ def prepared_folder(inputs: TransferInputs, mode: str, tagger: TaggerConfig, spa
         identity["vectors"] = ["monolingual", target_emb]
         kept = inputs.vector_files if target_emb != "random" else inputs.vector_files[:1]
         for path in kept:
-            for part in [Path(path), *sorted(Path(path).parent.glob(Path(path).name + ".*"))]:  # .kv sidecars
-                sha.update(part.name.encode() + b"\0" + file_digest(part, "embedding file"))
+            add_vectors_file(sha, path)
     else:
         identity["vectors"] = [file_key(Path(space) / f"{side}.mapped.vec") for side in ("src", "tgt")]
     sha.update(json.dumps(identity, sort_keys=True).encode())
@@ -125,7 +123,7 @@ def load_prepared(folder: Path, seed: int) -> CrossData:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError) as err:
         raise ZsnerError(f"unreadable prepared data ({err}); delete the folder to rebuild it", folder) from None
-    matrix = random_rows(len(vocabs.words), stored.shape[1] if stored.ndim == 2 else 0, seed)
+    matrix = np.zeros((len(vocabs.words), stored.shape[1]), dtype=np.float32)
     matrix[rows] = stored
     pretrained = np.zeros(len(vocabs.words), dtype=bool)
     pretrained[rows] = True
@@ -134,7 +132,7 @@ def load_prepared(folder: Path, seed: int) -> CrossData:
         prefix = f"{name}/"
         corpora[name] = EncodedCorpus.from_arrays(
             {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}, strings[name])
-    data = CrossData(vocabs, matrix, corpora, meta["coverage"], meta["src"], meta["tgt"], pretrained, seed)
+    data = CrossData(vocabs, matrix, corpora, meta["coverage"], meta["src"], meta["tgt"], pretrained).for_seed(seed)
     log_vocabulary(vocabs, tuple(meta["found"]), data.src, data.tgt, data.coverage)
     return data
 
