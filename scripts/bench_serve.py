@@ -119,7 +119,8 @@ def check_batching(server: ServerProcess, clients: int = 32) -> str:
 
 
 def run(model: str, mode: str, args) -> list[dict]:
-    flags = ["--device", "cpu", "--threads", "1"] + (["--max-batch", "1"] if mode == "one at a time" else [])
+    flags = (["--device", "cpu", "--threads", "1"] + args.server_flags.split()
+             + (["--max-batch", "1"] if mode == "one at a time" else []))
     load_before = os.getloadavg()[0]
     rows = []
     with ServerProcess(model, flags, python=args.python) as server:
@@ -161,6 +162,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per level at most")
     parser.add_argument("--python", default=sys.executable, help="the server's interpreter")
     parser.add_argument("--out", default="", help="append the table here too")
+    parser.add_argument("--server-flags", default="", help="more `zsner serve` flags for both modes, e.g. "
+                        "'--quantize int8'")
     args = parser.parse_args()
     started = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     rows = []

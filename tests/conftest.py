@@ -12,6 +12,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_zsner_cache(tmp_path_factory):
+    """Caches the code writes outside a run folder (the tokenizer cache) go to a session folder, not ~/.cache."""
+    os.environ["ZSNER_CACHE"] = str(tmp_path_factory.mktemp("zsner-cache"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the repository root; tests that need it are skipped where it is absent."""

@@ -203,6 +203,27 @@ def test_transformer_run_tags_like_its_own_inference(transformer_run, tmp_path):
     assert json.loads(out.read_text()) == {**doc.to_dict(), "id": "in"}
 
 
+def test_int8_transformer_tags_each_text_as_if_alone_and_the_cli_agrees(transformer_run, tmp_path):
+    texts = ["El Gobierno de España firmó en Bruselas , dijo Juan Pérez .", "Lo anunció la ONU .",
+             "Juan Pérez viajó ayer a Nueva York con la Unión Europea y el Gobierno de España ."]
+    tagger = zsner.load(transformer_run, device="cpu", quantize=True)
+    assert any(type(module).__name__ == "Int8Linear" for module in tagger.backend.model.encoder.modules())
+    together = list(tagger.pipe(texts))
+    assert sum(len(doc.entities) for doc in together) >= 2
+    for text, doc in zip(texts, together):  # one activation scale per token: the batch changes nothing
+        alone = tagger(text)
+        assert alone.tags == doc.tags
+        assert [(e.start, e.end, e.label) for e in alone.entities] == [(e.start, e.end, e.label) for e in doc.entities]
+        assert [e.score for e in alone.entities] == pytest.approx([e.score for e in doc.entities], abs=1e-5)
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = tmp_path / "out.jsonl"
+    assert main(["tag", str(transformer_run), "--input", str(tmp_path / "in.jsonl"), "--input-format", "jsonl",
+                 "--output", str(out), "--quantize", "int8", "--device", "cpu", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [[(e["start"], e["end"], e["label"]) for e in row["entities"]] for row in rows] == \
+        [[(e.start, e.end, e.label) for e in doc.entities] for doc in together]
+
+
 def test_model_kinds_are_found_once_or_refused_in_one_line(classic, transformer_run, tmp_path):
     from zsner.errors import ZsnerError
     from zsner.tagging.load import find_model

@@ -59,8 +59,8 @@ def _common(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sentences (classic, default 256) or windows (transformer, default 64) per batch")
     parser.add_argument("--quantize", choices=["none", "int8"], default="none",
-                        help="transformer on the CPU: int8 dynamic quantization of the encoder's LayerNorm-fed "
-                             "linear layers")
+                        help="transformer on the CPU: the encoder's linear layers in int8, one activation "
+                             "scale per token")
     parser.add_argument("--model-folder", default="", help="transformer: the base Hugging Face folder, if it moved")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")

@@ -23,21 +23,30 @@ from .config import TransformerConfig
 from .losses import token_loss, weighted_nll
 
 
-def load_pretrained(path: str):
-    """``(tokenizer, encoder)`` from a local folder, offline; a missing or unreadable folder is a ``ZsnerError``."""
+def load_pretrained(path: str, cached_tokenizer: bool = False):
+    """``(tokenizer, encoder)`` from a local folder, offline; a missing or unreadable folder is a ``ZsnerError``.
+    ``cached_tokenizer``: the tokenizer through ``tokenizer_cache`` (inference: it encodes only)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder = Path(path).expanduser() if path else None
     if folder is None or not (folder / "config.json").is_file():
         raise ZsnerError("no Hugging Face model folder (config.json missing): give a local folder of a pretrained "
                          "encoder as save_pretrained writes it (nothing is downloaded) with --model PATH, or, for a "
                          "trained run whose base folder moved, --model-folder PATH", path or "''")
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
+
+    from .tokenizer_cache import load_tokenizer
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+    def transformers_tokenizer():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        tokenizer = load_tokenizer(folder, transformers_tokenizer) if cached_tokenizer else transformers_tokenizer()
         encoder = AutoModel.from_pretrained(str(folder), local_files_only=True)
     except ImportError:
         raise
@@ -214,9 +223,11 @@ class TransformerTagger(nn.Module):
             raise ZsnerError(f"checkpoint does not fit the model (unexpected {unexpected[:3]}, missing {bad[:3]})")
 
 
-def build(config: TransformerConfig, tags: list[str], languages: list[str] | None = None, cloze: bool = False):
-    """``(model, PieceTokenizer)`` for a model folder, with the configured layers frozen."""
-    tokenizer, encoder = load_pretrained(config.model)
+def build(config: TransformerConfig, tags: list[str], languages: list[str] | None = None, cloze: bool = False,
+          cached_tokenizer: bool = False):
+    """``(model, PieceTokenizer)`` for a model folder, with the configured layers frozen (``cached_tokenizer``: see
+    ``load_pretrained``)."""
+    tokenizer, encoder = load_pretrained(config.model, cached_tokenizer)
     freeze(encoder, config.freeze_layers)
     tokens = PieceTokenizer(tokenizer, min(config.max_word_pieces, config.window - 2))
     if cloze and tokens.mask_id is None:

@@ -288,9 +288,10 @@ def load_into(model: TransformerTagger, path, archive: dict | None = None) -> di
     return archive
 
 
-def load_checkpoint(path, model_folder: str = "") -> tuple[TransformerTagger, object, dict]:
+def load_checkpoint(path, model_folder: str = "", cached_tokenizer: bool = False
+                    ) -> tuple[TransformerTagger, object, dict]:
     """``(model, PieceTokenizer, archive)`` from a checkpoint; the base model folder is the one it was trained
-    from unless ``model_folder`` is given."""
+    from unless ``model_folder`` is given; ``cached_tokenizer`` for inference (``model.load_pretrained``)."""
     archive = read_checkpoint(path)
     model_config = TransformerConfig(**archive["model_config"])  # every field (read_checkpoint)
     if model_folder:
@@ -299,7 +300,8 @@ def load_checkpoint(path, model_folder: str = "") -> tuple[TransformerTagger, ob
         raise ZsnerError(f"the checkpoint's base model folder {model_config.model!r} is not there (no config.json): "
                          "give it (zsner tag --model-folder PATH)", path)
     try:
-        model, tokens = build(model_config, list(archive["tags"]), list(archive["languages"]), bool(archive["cloze"]))
+        model, tokens = build(model_config, list(archive["tags"]), list(archive["languages"]), bool(archive["cloze"]),
+                              cached_tokenizer)
     except ZsnerError as err:  # what the checkpoint asks of its model folder (e.g. more layers to freeze)
         if err.path is not None:
             raise
