@@ -19,7 +19,7 @@ from zsner.evaluation import span_metrics
 from zsner.train.prepare import read_splits
 from zsner.train.apply import open_model
 from zsner.train.evaluate import evaluate
-from zsner.transfer.teacher import teacher_checkpoint
+from zsner.teachers import teacher_checkpoints
 from zsner.transformer.inference import encode, predict_tags
 from zsner.transformer.run import load_checkpoint
 
@@ -41,7 +41,7 @@ def main() -> None:
     gold = [s.tags for s in sentences]
     student, vocabs, config, _, prefix = open_model(args.student, args.lang)
     corpus = EncodedCorpus(sentences, vocabs.words, vocabs.chars, vocabs.tags, config.max_word_length, prefix=prefix)
-    teacher, tokens, archive = load_checkpoint(teacher_checkpoint(args.teacher))
+    teacher, tokens, archive = load_checkpoint(teacher_checkpoints(args.teacher)[0])
     window, overlap = int(archive["model_config"]["window"]), int(archive["model_config"]["overlap"])
     speeds, scores = {"student": [], "teacher": []}, {}
     for _ in range(args.repeats):

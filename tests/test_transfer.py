@@ -383,7 +383,8 @@ def test_a_transformer_teacher_gives_the_pseudo_labels(languages, tmp_path):
     from zsner.transformer.inference import encode, predict_tags
     from zsner.transformer.run import load_checkpoint, run
     from zsner.transformer.tiny import build_tiny_model
-    from zsner.transfer.teacher import teacher_checkpoint, teacher_tags
+    from zsner.teachers import teacher_checkpoints
+    from zsner.transfer.teacher import teacher_tags
 
     root, mapping = languages
     words = [w for lang, enc in (("en", "utf-8"), ("es", "latin-1"))
@@ -395,8 +396,8 @@ def test_a_transformer_teacher_gives_the_pseudo_labels(languages, tmp_path):
                                progress=False), teacher_run)
     data = _data(root, mapping)
     sentences = [s.words for s in data.corpora["tgt-train"].sentences]
-    checkpoint = teacher_checkpoint(teacher_run)
-    ids, speed = teacher_tags(checkpoint, sentences, "es", data.vocabs.tags, progress=False)
+    [checkpoint] = teacher_checkpoints(str(teacher_run))
+    ids, speed = teacher_tags([checkpoint], sentences, "es", data.vocabs.tags, tmp_path / "cache", progress=False)
     teacher, tokens, archive = load_checkpoint(checkpoint)
     expected = predict_tags(teacher, encode(sentences, tokens, 32, 4, "es"))
     names = data.vocabs.tags.items
@@ -415,14 +416,15 @@ def test_a_transformer_teacher_gives_the_pseudo_labels(languages, tmp_path):
                           TRAIN, SMALL, AugmentConfig(rounds=1, round_steps=5, teacher=str(teacher_run)), out=out,
                           data_dir=root, bars=False)
     saved = json.loads((out / "results.json").read_text())
-    assert saved["teacher"]["checkpoint"] == str(checkpoint) and "Cross-Augmented" in result["table"]
+    assert saved["teacher"]["checkpoints"] == [str(checkpoint)] and "Cross-Augmented" in result["table"]
+    assert saved["teacher"]["cached"] == [True]  # tagged once above, into the same cache
 
 
 def test_a_missing_teacher_stops_before_anything_is_written(languages, tmp_path):
     from zsner.errors import ZsnerError
 
     root, mapping = languages
-    with pytest.raises(ZsnerError, match="no teacher checkpoint"):
+    with pytest.raises(ZsnerError, match="--teacher: no such transformer run folder or checkpoint"):
         run_transfer(TransferConfig(mode="augmented", mapping_dir=str(mapping), cache_dir=str(tmp_path / "c")),
                      TRAIN, SMALL, AugmentConfig(teacher=str(tmp_path / "nothing")), out=tmp_path / "out",
                      data_dir=root, bars=False)

@@ -160,11 +160,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, skip: tuple[str, 
             continue
         kind = hints[item.name]
         flag = "--" + item.name.replace("_", "-")
+        about = f"{item.metadata['help']} " if "help" in item.metadata else ""  # field(metadata={"help": ...})
         if kind is bool:
             group.add_argument(flag, type=_parse_bool, nargs="?", const=True, default=None, metavar="BOOL",
-                               help=f"(default {item.default})")
+                               help=f"{about}(default {item.default})")
         else:
-            group.add_argument(flag, type=kind, default=None, help=f"(default {item.default})")
+            group.add_argument(flag, type=kind, default=None, help=f"{about}(default {item.default})")
 
 
 def apply_overrides(config, args: argparse.Namespace):

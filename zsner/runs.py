@@ -195,11 +195,16 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return out
 
 
+OFF = ("", None)  # the value of an option that is not used: a field added later with it equals its absence
+
+
 def differences(stored: dict, wanted: dict) -> list[str]:
-    """Dotted names of the result-relevant fields whose values differ (or exist on one side only)."""
+    """Dotted names of the result-relevant fields whose values differ (or exist on one side only). A field that
+    ``stored`` lacks (a config.json written before the option existed) matches an unused value (``OFF``)."""
     old, new = flatten(stored), flatten(wanted)
     return sorted(name for name in old.keys() | new.keys()
-                  if name.rsplit(".", 1)[-1] not in RUNTIME_FIELDS and old.get(name) != new.get(name))
+                  if name.rsplit(".", 1)[-1] not in RUNTIME_FIELDS and old.get(name) != new.get(name)
+                  and not (name not in old and new[name] in OFF))
 
 
 def claim(folder, wanted: dict, overwrite: bool = False, finished: str = "metrics.json") -> str:

@@ -80,7 +80,6 @@ def _transfer(args, local: bool, seen: set) -> None:
     from ..transfer.config import AugmentConfig, TransferConfig, check_options
     from ..transfer.inputs import check_mapping_dir, read_mapping_config
     from ..transfer.spaces import encoder_dim
-    from ..transfer.teacher import teacher_checkpoint
 
     config, train = apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args)
     tagger, augment = apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args)
@@ -103,13 +102,12 @@ def _transfer(args, local: bool, seen: set) -> None:
         check_mapping_dir(config.mapping_dir)
     if config.mapping_config:
         read_mapping_config(config.mapping_config)
-    if augment.teacher:
-        _once(seen, ("teacher", augment.teacher), lambda: teacher_checkpoint(augment.teacher))
+    _teachers(seen, augment.teacher)
 
 
 def _transformer(args, local: bool, seen: set) -> None:
     from ..transformer.config import TransformerConfig, TransformerTrainConfig, split_list, validate
-    from ..transformer.run import read_checkpoint
+    from ..teachers import read_reference
 
     require("transformer", "zsner transformer")
     if args.resume:
@@ -127,4 +125,15 @@ def _transformer(args, local: bool, seen: set) -> None:
     _languages(seen, targets, ("train", "dev", "test") if unlabelled else ("dev", "test"), data_dir)
     _once(seen, ("model", model.model), lambda: hf_folder(model.model, "--model"))
     if train.init:
-        _once(seen, ("init", train.init), lambda: read_checkpoint(train.init))
+        _once(seen, ("init", train.init), lambda: read_reference(train.init, "--init"))
+    _teachers(seen, train.teacher)
+
+
+def _teachers(seen: set, references: str) -> None:
+    """Each teacher of a comma-separated --teacher, once per grid."""
+    from ..teachers import split_references, teacher_checkpoints
+
+    if references and not split_references(references):
+        teacher_checkpoints(references)  # names none: its error
+    for reference in split_references(references):
+        _once(seen, ("teacher", reference), lambda: teacher_checkpoints(reference))

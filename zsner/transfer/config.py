@@ -3,11 +3,12 @@ the transfer itself, Algorithm 1's rounds, the variants and their architectures,
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import TaggerConfig
 from ..errors import ZsnerError
 from ..extras import require
+from ..teachers import TEACHER_HELP
 
 MODES = ("mono", "word-nochar", "word", "shared", "augmented")
 VECTORS = ("fasttext", "encoder", "concat")  # the word space: see transfer/spaces.py
@@ -78,7 +79,8 @@ class AugmentConfig:
     round_steps: int = 300  # joint steps (one source + one pseudo-labelled target batch each) per round
     min_length: int = 0  # l ~ U(min_length, max_length); 0 = the shortest / longest target training sentence
     max_length: int = 0  # (capped by the training max_train_length)
-    teacher: str = ""  # a transformer run folder (or checkpoint) whose tags replace θ_s's pseudo-labels
+    teacher: str = field(default="", metadata={"help": TEACHER_HELP})  # transformer run folders / checkpoints,
+    # comma-separated, whose tags replace θ_s's pseudo-labels (one: its own tags; several: zsner/teachers.py's rule)
 
 
 def space_tagger(config: TransferConfig, tagger: TaggerConfig) -> TaggerConfig:

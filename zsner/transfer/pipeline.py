@@ -41,11 +41,11 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
         resolve_device(train.device)
     tagger = space_tagger(config, tagger)
     plan = seed_folders(config, train, tagger, augment, out, read_mapping_config(config.mapping_config))
-    teacher = None
-    if augment.teacher:
-        from .teacher import teacher_checkpoint
+    teachers = None
+    if augment.teacher:  # every teacher checked before any work
+        from ..teachers import teacher_checkpoints
 
-        teacher = teacher_checkpoint(augment.teacher)
+        teachers = teacher_checkpoints(augment.teacher)
     # one writer per seed folder, not per OUT: a grid runs a transfer's seeds side by side, each `--seeds 1` into
     # the same OUT (the shared files there, results.json and the log, are rewritten or appended by each)
     with writing(*(folder for folder, _ in plan.values())):
@@ -58,8 +58,8 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
         handler = attach_log(out)
         try:
             if gather:
-                return _gather(config, out, plan, train.seed, teacher, steps)
-            return _run(config, train, tagger, augment, out, inputs, bars, plan, data_dir, teacher, steps)
+                return _gather(config, out, plan, train.seed, teachers, steps)
+            return _run(config, train, tagger, augment, out, inputs, bars, plan, data_dir, teachers, steps)
         finally:
             logging.getLogger("zsner").removeHandler(handler)
             handler.close()
@@ -77,11 +77,11 @@ def _inputs(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, da
     return inputs
 
 
-def _gather(config, out: Path, plan: dict, first_seed: int, teacher, steps: StepTimes) -> dict:
+def _gather(config, out: Path, plan: dict, first_seed: int, teachers, steps: StepTimes) -> dict:
     clock = time.perf_counter()
     results = finished_results(config, plan)
     first = results[config.base_variant][0]
-    extra = {"teacher": {"checkpoint": str(teacher)}} if teacher else None
+    extra = {"teacher": {"checkpoints": list(map(str, teachers))}} if teachers else None
     result = write_results(config, out, results, first.get("word_space"), {}, steps.rounded(), first_seed, extra)
     stage_log.info("gathered %d finished runs in %.1f s", sum(map(len, results.values())),
                    time.perf_counter() - clock)
@@ -116,7 +116,7 @@ def _monolingual_vectors(inputs) -> list | None:
     return [load_vectors(path) for path in inputs.vector_files]
 
 
-def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir, teacher, steps) -> dict:
+def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir, teachers, steps) -> dict:
     with steps.step("imports"):  # torch and the training stack (a gathering never needs them)
         from .prepared import prepared_data
         from .variants import train_variant
@@ -136,15 +136,15 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir
     data = prepare(mapping_dir)
     if inputs.read_seconds:  # at the edge, or while preparing (a cache hit reads nothing)
         steps.add("read_conll", inputs.read_seconds)
-    pseudo, teacher_speed = None, None
-    if teacher is not None:
+    pseudo, teacher_record = None, None
+    if teachers:
         from ..device import resolve_device
         from .teacher import teacher_tags
 
         sentences = [sentence.words for sentence in data.corpora["tgt-train"].sentences]
-        pseudo, teacher_speed = teacher_tags(teacher, sentences, config.tgt, data.vocabs.tags,
-                                             device=resolve_device(train.device), progress=bars)
-        timings["teacher"] = teacher_speed["teacher_seconds"]
+        pseudo, teacher_record = teacher_tags(teachers, sentences, config.tgt, data.vocabs.tags, config.cache_dir,
+                                              device=resolve_device(train.device), progress=bars)
+        timings["teacher"] = teacher_record["teacher_wall_seconds"]
     results: dict[str, list] = {base: []} if config.mode != "augmented" else {base: [], "augmented": []}
     shared = steps  # the command's own steps go to the first folder it trains; later ones get theirs only
 
@@ -187,7 +187,7 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir
             speculation.close()
     if config.base_only:
         return {"table": "", "summaries": {}, "timings": timings, "out": str(out)}
-    extra = {"teacher": {"checkpoint": str(teacher), **teacher_speed}} if teacher else None
+    extra = {"teacher": teacher_record} if teachers else None
     return write_results(config, out, results, mapping_dir, timings, shared.rounded(), train.seed, extra)
 
 

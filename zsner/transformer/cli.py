@@ -3,6 +3,8 @@
     zsner transformer --model PATH --src en --tgt es --mode zero-shot --freeze-layers 6 --out runs/en-es-xfmr
     zsner transformer --model PATH --src en --tgt es --mode augmented --init RUN/checkpoints/zero-shot.src-dev.pt \\
         --pseudo-loss reverse-focal --out runs/en-es-xfmr-rf
+    zsner transformer --model PATH --src en --tgt es --mode augmented --init runs/en-es-projected \\
+        --teacher runs/en-es-xfmr,runs/en-es-projected --out runs/en-es-xfmr-ensemble   # a run folder: its src-dev pick
     zsner transformer --model PATH --round-robin en,es,nl,de --out runs/round-robin
     torchrun --standalone --nproc_per_node 4 -m zsner.cli transformer --model PATH ... --out DIR   # DDP, 4 GPUs
 """

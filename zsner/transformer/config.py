@@ -7,10 +7,11 @@ lowest k layers. The reverse-focal loss uses gamma = 4; the cloze task masks 15%
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..device import resolve_device
 from ..errors import ZsnerError
+from ..teachers import TEACHER_HELP
 
 HEADS = ("softmax", "crf")
 MODES = ("zero-shot", "augmented")
@@ -68,7 +69,11 @@ class TransformerTrainConfig:
     pseudo_max_sentences: int = 0  # cap on pseudo-labelled sentences per round (0 = all selected)
     pseudo_source_ratio: float = 0.0  # source batches mixed in per pseudo-labelled batch (1 = the classic joint step)
     pseudo_relabel: bool = True  # relabel with the current model every round (else the source model's labels)
-    init: str = ""  # checkpoint (.pt) to start from instead of training zero-shot first
+    init: str = field(default="", metadata={"help": "a transformer run folder (its src-dev checkpoint) or .pt "
+                                            "checkpoint to start from instead of training zero-shot first"})
+    teacher: str = field(default="", metadata={"help": TEACHER_HELP})  # augmented mode: the pseudo-labels come from
+    # these fixed teachers (computed once, cached) instead of the model being trained
+    cache_dir: str = "runs/cache"  # the teachers' cached pseudo-labels (CACHE/teachers/)
     train_file: str = ""  # labelled CoNLL file of --tgt text (e.g. zsner project's projected.conll) trained on
     # instead of the source train sets, with --pseudo-loss (its labels are projections); selection unchanged
     seed: int = 1
@@ -98,6 +103,7 @@ def validate(model: TransformerConfig, train: TransformerTrainConfig) -> None:
         (train.mode in MODES, f"--mode must be one of {', '.join(MODES)}"),
         (train.pseudo_loss in ("ce", "reverse-focal"), "--pseudo-loss must be ce or reverse-focal"),
         (not train.train_file or train.mode == "zero-shot", "--train-file trains in --mode zero-shot"),
+        (not train.teacher or train.mode == "augmented", "--teacher gives the pseudo-labels of --mode augmented"),
         (all(task in AUX_TASKS for task in split_list(train.aux)), f"--aux takes {', '.join(AUX_TASKS)}"),
         (train.cloze_vocab in ("target", "full"), "--cloze-vocab must be target or full"),
         (bool(split_list(train.src)), "--src needs at least one language"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -59,6 +60,14 @@ def predict_distributions(model, corpus: Corpus, batch_size: int = 64, device=No
     """Per sentence, each word's ``(best tag id, tag distribution)`` (see ``TransformerTagger.
     predict_distributions``), windows merged back to words as in ``predict_ids``."""
     return _per_word(model, model.predict_distributions, corpus, batch_size, device, amp)
+
+
+def predict_probabilities(model, corpus: Corpus, batch_size: int = 64, device=None, amp: bool = False,
+                          progress: bool = False, desc: str = "predict") -> list[np.ndarray]:
+    """Per sentence, a ``[words, tags]`` float32 array of each word's tag distribution over ``model.tags``
+    (``TransformerTagger.word_probabilities``), windows merged back to words as in ``predict_ids``."""
+    merged = _per_word(model, model.word_probabilities, corpus, batch_size, device, amp, progress, desc)
+    return [np.array(rows, dtype=np.float32).reshape(len(rows), len(model.tags)) for rows in merged]
 
 
 def _per_word(model, predict, corpus: Corpus, batch_size: int, device, amp: bool, progress: bool = False,

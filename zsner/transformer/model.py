@@ -172,6 +172,18 @@ class TransformerTagger(nn.Module):
         return [row[:count] for row, count in zip(best.tolist(), counts)]
 
     @torch.no_grad()
+    def word_probabilities(self, batch: Batch) -> list:
+        """Per window, a ``[words, tags]`` float32 array of each word's tag distribution: the softmax of its first
+        piece's scores (softmax head) or the CRF marginals within the window (CRF head)."""
+        scores = self.word_scores(self.hidden(batch), batch)
+        if self.crf is None:
+            probabilities = scores.softmax(-1)
+        else:
+            probabilities = self.crf.marginals(scores, batch.word_mask)
+        array = probabilities.float().cpu().numpy()
+        return [array[row, :count] for row, count in enumerate(batch.word_mask.sum(1).tolist())]
+
+    @torch.no_grad()
     def predict_distributions(self, batch: Batch) -> list[list[tuple[int, torch.Tensor]]]:
         """Per window, each word's best tag id and its tag distribution: softmax probabilities (softmax head) or
         CRF marginals within the window (CRF head)."""

@@ -30,6 +30,7 @@ from ..runs import writing
 from ..train import distributed
 from ..train.model_io import CHECKPOINT_FILE, read_torch_file
 from ..train.trainer import seed_everything
+from ..teachers import resolve, student_ids, teacher_checkpoints, teacher_labels
 from .checkpoints import model_checkpoint_problem
 from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
 from .data import entity_types, label, read_split, read_train_file, read_unlabelled
@@ -62,14 +63,16 @@ def _checked_run(model_config: TransformerConfig, config: TransformerTrainConfig
     cloze = bool({"cl", "pc"} & set(split_list(config.aux)))
     if distributed.world() > 1 and cloze:
         raise ZsnerError("--aux cl and pc draw their masks per batch: run them in one process, not under torchrun")
-    init = read_checkpoint(config.init) if config.init else None  # a bad --init stops before --out is touched
+    init_file = resolve(config.init, "--init") if config.init else None  # a run folder: its src-dev checkpoint
+    init = read_checkpoint(init_file) if init_file else None  # a bad --init stops before --out is touched,
+    teachers = teacher_checkpoints(config.teacher) if config.teacher else []  # so does a bad --teacher,
     inputs = read_inputs(model_config, config, init["tags"] if init else None)  # likewise every data file,
     torch.set_num_threads(config.threads)
     distributed.start(config.device)  # under torchrun: one process per device (DDP)
     seed_everything(config.seed)
     model, tokens = build(model_config, inputs["tags"], inputs["languages"], cloze=cloze)  # model folder, tokenizer
-    if config.init:
-        load_into(model, config.init, init)  # and the --init weights: all input is read before anything is written
+    if init_file:
+        load_into(model, init_file, init)  # and the --init weights: all input is read before anything is written
     out = Path(out_dir)
     stale = not resume and any((out / name).exists() for name in OUTPUTS)
     if resume and not (out / CHECKPOINT_FILE).is_file():
@@ -78,14 +81,14 @@ def _checked_run(model_config: TransformerConfig, config: TransformerTrainConfig
         raise ZsnerError("run folder already holds a run; use --overwrite or another --out", out)
     distributed.barrier()  # DDP: every process has looked at the folder before the first one changes it
     if not distributed.is_main():  # only the first process writes the run folder and its log
-        return _run(model_config, config, out, inputs, model, tokens, resume)
+        return _run(model_config, config, out, inputs, model, tokens, resume, teachers)
     for name in OUTPUTS if stale else ():
         target = out / name
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     handler = attach_log(out)
     try:
-        return _run(model_config, config, out, inputs, model, tokens, resume)
+        return _run(model_config, config, out, inputs, model, tokens, resume, teachers)
     finally:
         logging.getLogger("zsner").removeHandler(handler)
         handler.close()
@@ -118,7 +121,7 @@ def read_inputs(model_config: TransformerConfig, config: TransformerTrainConfig,
 
 
 def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: Path, inputs: dict,
-         model: TransformerTagger, tokens, resume: bool = False) -> dict:
+         model: TransformerTagger, tokens, resume: bool = False, teachers: list | None = None) -> dict:
     if not resume and distributed.is_main():
         save_configs(out / "config.json", model=model_config, train=config)
     config = resolved(config)  # config.json keeps the requested device ("auto"); the run uses the resolved one
@@ -150,7 +153,9 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     log.info("data: %d source sentences (%d windows), %d unlabelled target sentences, dev %s, test %s",
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
-    trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets)
+    teacher = _teacher_labels(teachers, unlabelled_words, tags, model_config.scheme, config) if teachers else None
+    trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets,
+                         teacher[0] if teacher else None)
     if resume:
         with resuming():  # a refused resume leaves training.log as it was
             trainer.resume()
@@ -166,9 +171,24 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
     final = {lang: {"dev": dev[("tgt", lang)], "test": tests[lang]} for lang in targets}
     metrics = finish(trainer, model_config, config, out, final, corpus)
     metrics["speed"]["wall_seconds"] = round(time.perf_counter() - started, 1)
+    if teacher:
+        metrics["teacher"] = teacher[1]
     write_json(out / "metrics.json", metrics)
     write_text(out / "results.md", results_markdown(metrics))
     return distributed.broadcast(metrics)
+
+
+def _teacher_labels(teachers: list[Path], unlabelled_words: dict, tags: list[str], scheme: str,
+                    config: TransformerTrainConfig) -> tuple[list[list[int]], dict]:
+    """The teachers' fixed pseudo-labels of the unlabelled target text, as ids of this run's ``tags`` (in the order
+    of the unlabelled corpus: target language after language), and their record for metrics.json (one target:
+    the record; several: a record per language)."""
+    labels, records = [], {}
+    for lang, words in unlabelled_words.items():
+        tagged, records[lang] = teacher_labels(teachers, words, lang, config.cache_dir, config.device,
+                                               config.eval_batch_size, config.progress)
+        labels += student_ids(tagged, tags, scheme, ",".join(map(str, teachers)))
+    return labels, records[next(iter(records))] if len(records) == 1 else records
 
 
 def finish(trainer: FineTuning, model_config, config, out: Path, final: dict, corpus) -> dict:
@@ -288,11 +308,12 @@ def load_into(model: TransformerTagger, path, archive: dict | None = None) -> di
     return archive
 
 
-def load_checkpoint(path, model_folder: str = "", cached_tokenizer: bool = False
+def load_checkpoint(path, model_folder: str = "", cached_tokenizer: bool = False, archive: dict | None = None
                     ) -> tuple[TransformerTagger, object, dict]:
     """``(model, PieceTokenizer, archive)`` from a checkpoint; the base model folder is the one it was trained
-    from unless ``model_folder`` is given; ``cached_tokenizer`` for inference (``model.load_pretrained``)."""
-    archive = read_checkpoint(path)
+    from unless ``model_folder`` is given; ``cached_tokenizer`` for inference (``model.load_pretrained``);
+    ``archive``: ``read_checkpoint(path)`` when the caller already read it."""
+    archive = archive if archive is not None else read_checkpoint(path)
     model_config = TransformerConfig(**archive["model_config"])  # every field (read_checkpoint)
     if model_folder:
         model_config = replace(model_config, model=model_folder)

@@ -10,9 +10,10 @@ kept per phase, in memory and as a checkpoint. Early stopping and the plateau ru
 Pseudo-label fine-tuning (``augmented`` mode) follows the classic backend's length-sampled schedule: before each
 round a length threshold ``l ~ U(min, max)`` of the target sentence lengths is drawn, the target sentences with at
 most ``l`` words are labelled by the current model (or, with ``pseudo_relabel`` off, by the model the phase started
-from), and training runs on them with CE or the reverse-focal loss -- one pass, or ``pseudo_round_steps``
-batches -- optionally mixed with source batches (``pseudo_source_ratio`` per pseudo-labelled batch; 1 is the classic
-joint step). The phase starts from the zero-shot phase's src-dev choice. Target gold tags are never loaded.
+from; with ``teacher``, by fixed teacher models, once: zsner/teachers.py), and training runs on them with CE or the
+reverse-focal loss -- one pass, or ``pseudo_round_steps`` batches -- optionally mixed with source batches
+(``pseudo_source_ratio`` per pseudo-labelled batch; 1 is the classic joint step). The phase starts from the zero-shot
+phase's src-dev choice. Target gold tags are never loaded.
 """
 from __future__ import annotations
 
@@ -104,8 +105,10 @@ class FineTuning:
     selection and best checkpoints of one run."""
 
     def __init__(self, model, model_config: TransformerConfig, config: TransformerTrainConfig, out_dir,
-                 sources: Corpus, unlabelled: Corpus | None, dev_sets: list[DevSet]):
+                 sources: Corpus, unlabelled: Corpus | None, dev_sets: list[DevSet],
+                 teacher_labels: list[list[int]] | None = None):
         self.model, self.model_config, self.config = model, model_config, config
+        self.teacher_labels = teacher_labels  # --teacher: fixed pseudo-labels of the unlabelled text (tag ids)
         self.out_dir = Path(out_dir)
         self.sources, self.unlabelled, self.dev_sets = sources, unlabelled, dev_sets
         self.device = config.device
@@ -282,8 +285,10 @@ class FineTuning:
         point = self._start_phase("augmented")
         window, overlap = self.model_config.window, self.model_config.overlap
         if point is None:
-            self._schedule = {"rounds": self._round_schedule(),
-                              "fixed": None if config.pseudo_relabel else self._pseudo_labels(self.unlabelled)}
+            fixed = self.teacher_labels
+            if fixed is None and not config.pseudo_relabel:
+                fixed = self._pseudo_labels(self.unlabelled)
+            self._schedule = {"rounds": self._round_schedule(), "fixed": fixed}
         rounds, fixed = self._schedule["rounds"], self._schedule["fixed"]
         steps = [math.ceil((pseudo + source) / config.grad_accum) for _, _, pseudo, source in rounds]
         total, lr = sum(steps), config.pseudo_lr or config.lr
