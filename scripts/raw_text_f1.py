@@ -112,6 +112,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=10, help="sentences per document in the docs rows")
     parser.add_argument("--docstart", action="append", default=[], help="LANG=CONVENTION (default: the registry's)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--decode", default="argmax", help="transformer models: argmax | viterbi (zsner tag --decode)")
     parser.add_argument("--limit", type=int, default=0, help="first N test sentences (0: all)")
     parser.add_argument("--diagnose", type=int, default=0, help="print N examples of each disagreement")
     args = parser.parse_args()
@@ -127,7 +128,7 @@ def main() -> None:
             sentences = read_dataset(lang, "test", docstart=docstart.get(lang, ""))
             sentences = sentences[: args.limit] if args.limit else sentences
             try:
-                tagger = zsner.load(model, lang=lang, device="cpu")
+                tagger = zsner.load(model, lang=lang, device="cpu", decode=args.decode)
             except ZsnerError as err:
                 notes.append(f"{model} on {lang}: {err}")
                 continue

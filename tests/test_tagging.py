@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -215,13 +216,59 @@ def test_int8_transformer_tags_each_text_as_if_alone_and_the_cli_agrees(transfor
         assert alone.tags == doc.tags
         assert [(e.start, e.end, e.label) for e in alone.entities] == [(e.start, e.end, e.label) for e in doc.entities]
         assert [e.score for e in alone.entities] == pytest.approx([e.score for e in doc.entities], abs=1e-5)
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    assert _cli_entities(transformer_run, texts, tmp_path, "--quantize", "int8") == _entities(together)
+
+
+def _entities(docs) -> list[list[tuple]]:
+    return [[(e.start, e.end, e.label) for e in doc.entities] for doc in docs]
+
+
+def _cli_entities(model, texts: list[str], tmp_path, *flags: str) -> list[list[tuple]]:
+    """The entities ``zsner tag MODEL FLAGS`` writes for ``texts`` (one per line, JSONL out)."""
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
     out = tmp_path / "out.jsonl"
-    assert main(["tag", str(transformer_run), "--input", str(tmp_path / "in.jsonl"), "--input-format", "jsonl",
-                 "--output", str(out), "--quantize", "int8", "--device", "cpu", "--no-progress"]) == 0
+    assert main(["tag", str(model), "--input", str(tmp_path / "in.txt"), "--input-format", "lines",
+                 "--output", str(out), "--device", "cpu", "--no-progress", *flags]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [[(e["start"], e["end"], e["label"]) for e in row["entities"]] for row in rows] == \
-        [[(e.start, e.end, e.label) for e in doc.entities] for doc in together]
+    return [[(e["start"], e["end"], e["label"]) for e in row["entities"]] for row in rows]
+
+
+def test_viterbi_decoding_is_the_best_valid_iob2_path_and_the_cli_agrees(transformer_run, tmp_path):
+    """--decode viterbi: every sentence's tags are the IOB2-valid sequence of the highest product of the words' IOB2
+    marginals (brute force over all sequences), each span's score is the product of its words' chosen marginals,
+    and a text tags the same alone and in a batch, through the API and the CLI."""
+    from itertools import product
+
+    from zsner.data.tags import allowed_transitions
+    from zsner.teachers import iob2_matrix, iob2_names
+    from zsner.transformer.inference import encode, predict_distributions
+
+    texts = ["Juan Pérez vive en Madrid", "La ONU de España", "Nueva York ."]  # <= 5 words: 9^5 paths at most
+    tagger = zsner.load(transformer_run, device="cpu", decode="viterbi")
+    backend = tagger.backend
+    docs = list(tagger.pipe(texts))
+    names = iob2_names(backend.tags)
+    start, transitions = (np.asarray(allowed) for allowed in allowed_transitions(names, "iob2")[:2])
+    for text, doc in zip(texts, docs):
+        words = [token.text for token in doc.tokens]
+        assert len(doc.sentences) == 1 and len(words) <= 5
+        corpus = encode([words], backend.tokens, backend.model_config["window"], backend.model_config["overlap"],
+                        backend.lang)
+        rows = predict_distributions(backend.model, corpus, 8, "cpu")[0]
+        marginals = np.stack([distribution.numpy() for _, distribution in rows]) @ iob2_matrix(backend.tags, names)
+        best, best_score = None, -1.0
+        for path in product(range(len(names)), repeat=len(words)):
+            if start[path[0]] and all(transitions[a, b] for a, b in zip(path, path[1:])):
+                score = float(np.prod(marginals[np.arange(len(words)), list(path)]))
+                if score > best_score:
+                    best, best_score = path, score
+        assert doc.tags == [names[i] for i in best]
+        for entity in doc.entities:
+            covered = [i for i, token in enumerate(doc.tokens) if entity.start <= token.start < entity.end]
+            expected = np.prod([marginals[i, names.index(doc.tags[i])] for i in covered])
+            assert entity.score == pytest.approx(expected, rel=1e-5)
+        assert tagger(text).tags == doc.tags
+    assert _cli_entities(transformer_run, texts, tmp_path, "--decode", "viterbi") == _entities(docs)
 
 
 def test_model_kinds_are_found_once_or_refused_in_one_line(classic, transformer_run, tmp_path):
@@ -289,6 +336,9 @@ BAD = {  # argv (with {root}, {classic}), the file the one-line message names, a
     "export_classic": ("export {classic} --out {out}", "best-model.pt", "only transformer runs"),
     "plain_text_model": ("tag {root}/words.pt --input {root}/good.txt", "words.pt", "not a readable model file"),
     "quantize_classic": ("tag {classic} --input {root}/good.txt --quantize int8", "best-model.pt", "transformer"),
+    "decode_classic": ("tag {classic} --input {root}/good.txt --decode viterbi", "best-model.pt",
+                       "transformer models only"),
+    "decode_viterbi_crf": ("tag {root}/crf-run --input {root}/good.txt --decode viterbi", "crf-run", "softmax head"),
 }
 
 

@@ -7,7 +7,7 @@ import sys
 
 from .inputs import FORMATS as INPUT_FORMATS
 from .inputs import MAX_CHARS
-from .load import SELECTIONS
+from .load import DECODE_HELP, DECODINGS, SELECTIONS
 from .outputs import FORMATS as OUTPUT_FORMATS
 
 
@@ -61,6 +61,7 @@ def _common(parser) -> None:
     parser.add_argument("--quantize", choices=["none", "int8"], default="none",
                         help="transformer on the CPU: the encoder's linear layers in int8, one activation "
                              "scale per token")
+    parser.add_argument("--decode", choices=DECODINGS, default="argmax", help=DECODE_HELP)
     parser.add_argument("--model-folder", default="", help="transformer: the base Hugging Face folder, if it moved")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
@@ -98,7 +99,7 @@ def tag_file(args, input_format: str, output_format: str, with_tokens: bool) -> 
     text, name = read_input(args.input, args.encoding)
     tagger = load(model_path, lang=args.lang, select=args.select, device=args.device, embeddings=args.embeddings,
                   batch_size=args.batch_size, quantize=args.quantize == "int8", model_folder=args.model_folder,
-                  threads=args.threads, found=found)
+                  threads=args.threads, found=found, decode=args.decode)
     prepared = documents(text, name, input_format, tagger.make_document, args.max_chars, args.encoding)
     stream = tqdm(tagger.tag_documents(prepared), total=len(prepared), desc="tag", unit="doc",
                   disable=args.no_progress, file=sys.stderr, leave=False)
