@@ -28,6 +28,7 @@ import torch
 import zsner
 from raw_text_f1 import gold_documents, predicted_spans, score
 from zsner.data.conll import read_dataset
+from zsner.transformer import bf16
 
 
 def header(name: str) -> str:
@@ -36,6 +37,9 @@ def header(name: str) -> str:
             f"torch {torch.__version__}, CPU\n")
 
 
+# zsner's CPU precisions, and the pipeline's dtypes, measured side by side: bfloat16 only on a CPU that has it
+QUANTIZE = ("none", "int8", "bf16") if bf16.supported() else ("none", "int8")
+HF_DTYPES = (torch.float32, torch.bfloat16) if bf16.supported() else (torch.float32,)
 CLOCK = time.perf_counter  # --clock cpu: time.process_time, the CPU seconds of this process (stable under load)
 
 
@@ -89,17 +93,17 @@ def transformer(args) -> None:
 
     for threads in args.threads:
         torch.set_num_threads(threads)
-        for quantize in (False, True):
+        for quantize in QUANTIZE:
             tagger = zsner.load(args.run, lang=args.lang, device="cpu", quantize=quantize)
             attention = tagger.backend.model.encoder.config._attn_implementation
             seen["attention"] = attention
-            for windows in (args.zsner_batches if not quantize else [64]):
+            for windows in (args.zsner_batches if quantize == "none" else [64]):
                 tagger.backend.batch_size = windows
                 seconds, docs = best_time(lambda: list(tagger.pipe(texts)), args.repeats)
-                name = "zsner int8" if quantize else "zsner"
+                name = "zsner" if quantize == "none" else f"zsner {quantize}"
                 seen[(name, threads, windows)] = record(name, threads, f"{windows} windows/batch, {attention}",
                                                         seconds, predicted_spans(docs))
-            if not quantize and threads == args.threads[0]:
+            if quantize == "none" and threads == args.threads[0]:
                 tagger.backend.batch_size = 64
                 for pieces in args.tagger_batches:  # sentences gathered per backend call: the sorting scope
                     seconds, docs = best_time(lambda: list(tagger.pipe(texts, batch_size=pieces)), args.repeats)
@@ -107,15 +111,18 @@ def transformer(args) -> None:
                            predicted_spans(docs))
                 seconds, docs = best_time(lambda: list(_unsorted(tagger, texts)), args.repeats)
                 record("zsner", threads, "64 windows, unsorted (input order)", seconds, predicted_spans(docs))
-        hf = pipeline("token-classification", model=str(export), aggregation_strategy="first", device=-1)
-        seen["hf attention"] = hf.model.config._attn_implementation
-        for batch in args.hf_batches:
-            seconds, outputs = best_time(lambda: hf(texts, batch_size=batch), args.repeats)
-            record("HF pipeline", threads, f"batch_size={batch}", seconds, hf_spans(outputs))
-        batch = args.hf_batches[-1]
-        seconds, outputs = best_time(lambda: hf(spaced, batch_size=batch), args.repeats)
-        record("HF pipeline", threads, f"batch_size={batch}, gold words joined by spaces", seconds,
-               hf_spans(outputs), spaced_gold)
+        for dtype in HF_DTYPES:
+            hf = pipeline("token-classification", model=str(export), aggregation_strategy="first", device=-1,
+                          torch_dtype=dtype)
+            seen["hf attention"] = hf.model.config._attn_implementation
+            name = "HF pipeline" if dtype == torch.float32 else "HF pipeline, torch_dtype=bfloat16"
+            for batch in args.hf_batches:
+                seconds, outputs = best_time(lambda: hf(texts, batch_size=batch), args.repeats)
+                record(name, threads, f"batch_size={batch}", seconds, hf_spans(outputs))
+            batch = args.hf_batches[-1]
+            seconds, outputs = best_time(lambda: hf(spaced, batch_size=batch), args.repeats)
+            record(name, threads, f"batch_size={batch}, gold words joined by spaces", seconds,
+                   hf_spans(outputs), spaced_gold)
     print(f"attention: zsner encoder {seen['attention']}, HF model {seen['hf attention']}; {len(texts)} "
           f"{args.lang} test sentences; export {export}\n")
     print("| system | threads | setting | sent/s | F1 (char offsets) |\n|---|---:|---|---:|---:|")

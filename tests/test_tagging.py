@@ -219,6 +219,39 @@ def test_int8_transformer_tags_each_text_as_if_alone_and_the_cli_agrees(transfor
     assert _cli_entities(transformer_run, texts, tmp_path, "--quantize", "int8") == _entities(together)
 
 
+def test_bf16_transformer_is_close_to_float32_and_the_cli_agrees(transformer_run, tmp_path, monkeypatch):
+    """--quantize bf16: the encoder's linear weights are stored in bfloat16, every word's tag distribution stays
+    within bfloat16's rounding of float32's, and the CLI gives the API's entities. (A CPU without bfloat16 units
+    emulates it: correct, only slow, so the check is bypassed here to test the arithmetic on any machine.)"""
+    from zsner.transformer import bf16
+    from zsner.transformer.inference import encode, predict_distributions
+
+    monkeypatch.setattr(bf16, "supported", lambda: True)
+    texts = ["El Gobierno de España firmó en Bruselas , dijo Juan Pérez .", "Lo anunció la ONU .",
+             "Juan Pérez viajó ayer a Nueva York con la Unión Europea y el Gobierno de España ."]
+    full, half = zsner.load(transformer_run, device="cpu"), zsner.load(transformer_run, device="cpu", quantize="bf16")
+    linears = [m for m in half.backend.model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    config = full.backend.model_config
+    corpus = encode([text.split() for text in texts], full.backend.tokens, config["window"], config["overlap"], "es")
+    expected = predict_distributions(full.backend.model, corpus)
+    with bf16.autocast():
+        got = predict_distributions(half.backend.model, corpus)
+    gaps = [float((a - b).abs().max()) for x, y in zip(expected, got) for (_, a), (_, b) in zip(x, y)]
+    assert len(gaps) == sum(len(text.split()) for text in texts) and 0 < max(gaps) < 0.05
+    assert _cli_entities(transformer_run, texts, tmp_path, "--quantize", "bf16") == _entities(half.pipe(texts))
+
+
+def test_bf16_is_refused_where_the_cpu_would_emulate_it(transformer_run, monkeypatch):
+    from zsner.transformer import bf16
+
+    monkeypatch.setattr(bf16, "supported", lambda: False)
+    from zsner.errors import ZsnerError
+
+    with pytest.raises(ZsnerError, match="bfloat16 units"):
+        zsner.load(transformer_run, device="cpu", quantize="bf16")
+
+
 def _entities(docs) -> list[list[tuple]]:
     return [[(e.start, e.end, e.label) for e in doc.entities] for doc in docs]
 
@@ -336,6 +369,7 @@ BAD = {  # argv (with {root}, {classic}), the file the one-line message names, a
     "export_classic": ("export {classic} --out {out}", "best-model.pt", "only transformer runs"),
     "plain_text_model": ("tag {root}/words.pt --input {root}/good.txt", "words.pt", "not a readable model file"),
     "quantize_classic": ("tag {classic} --input {root}/good.txt --quantize int8", "best-model.pt", "transformer"),
+    "bf16_classic": ("tag {classic} --input {root}/good.txt --quantize bf16", "best-model.pt", "transformer"),
     "decode_classic": ("tag {classic} --input {root}/good.txt --decode viterbi", "best-model.pt",
                        "transformer models only"),
     "decode_viterbi_crf": ("tag {root}/crf-run --input {root}/good.txt --decode viterbi", "crf-run", "softmax head"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from ..config import add_config_arguments, apply_overrides
-from ..tagging.load import DECODE_HELP, DECODINGS
+from ..tagging.load import DECODE_HELP, DECODINGS, QUANTIZATIONS, QUANTIZE_HELP
 from .limits import Limits
 
 
@@ -23,7 +23,7 @@ def add_parser(sub):
     serve.add_argument("--embeddings", default="", help="classic models: vectors for words the vocabulary lacks")
     serve.add_argument("--batch-size", type=int, default=None,
                        help="sentences (classic, default 256) or windows (transformer, default 64) per forward pass")
-    serve.add_argument("--quantize", choices=["none", "int8"], default="none", help="transformer on the CPU: int8")
+    serve.add_argument("--quantize", choices=QUANTIZATIONS, default="none", help=QUANTIZE_HELP)
     serve.add_argument("--decode", choices=DECODINGS, default="argmax", help=DECODE_HELP)
     serve.add_argument("--model-folder", default="", help="transformer: the base Hugging Face folder, if it moved")
     serve.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -57,7 +57,7 @@ def run_serve(args) -> None:
         require("transformer", "serving a transformer model")
     listening = _bind(args.host, args.port)
     tagger = load(args.model_path, lang=args.lang, select=args.select, device=args.device, embeddings=args.embeddings,
-                  batch_size=args.batch_size, quantize=args.quantize == "int8", model_folder=args.model_folder,
+                  batch_size=args.batch_size, quantize=args.quantize, model_folder=args.model_folder,
                   threads=args.threads, found=found, decode=args.decode)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     host, port = listening.getsockname()[:2]

@@ -7,7 +7,7 @@ import sys
 
 from .inputs import FORMATS as INPUT_FORMATS
 from .inputs import MAX_CHARS
-from .load import DECODE_HELP, DECODINGS, SELECTIONS
+from .load import DECODE_HELP, DECODINGS, QUANTIZATIONS, QUANTIZE_HELP, SELECTIONS
 from .outputs import FORMATS as OUTPUT_FORMATS
 
 
@@ -58,9 +58,7 @@ def _common(parser) -> None:
     parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="refuse a longer document")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sentences (classic, default 256) or windows (transformer, default 64) per batch")
-    parser.add_argument("--quantize", choices=["none", "int8"], default="none",
-                        help="transformer on the CPU: the encoder's linear layers in int8, one activation "
-                             "scale per token")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none", help=QUANTIZE_HELP)
     parser.add_argument("--decode", choices=DECODINGS, default="argmax", help=DECODE_HELP)
     parser.add_argument("--model-folder", default="", help="transformer: the base Hugging Face folder, if it moved")
     parser.add_argument("--threads", type=int, default=1)
@@ -98,7 +96,7 @@ def tag_file(args, input_format: str, output_format: str, with_tokens: bool) -> 
         raise ZsnerError("--output would overwrite --input", args.output)
     text, name = read_input(args.input, args.encoding)
     tagger = load(model_path, lang=args.lang, select=args.select, device=args.device, embeddings=args.embeddings,
-                  batch_size=args.batch_size, quantize=args.quantize == "int8", model_folder=args.model_folder,
+                  batch_size=args.batch_size, quantize=args.quantize, model_folder=args.model_folder,
                   threads=args.threads, found=found, decode=args.decode)
     prepared = documents(text, name, input_format, tagger.make_document, args.max_chars, args.encoding)
     stream = tqdm(tagger.tag_documents(prepared), total=len(prepared), desc="tag", unit="doc",

@@ -17,6 +17,10 @@ from ..jsonfile import read_json
 
 SELECTIONS = ("src-dev", "tgt-dev", "tgt-test")
 DECODINGS = ("argmax", "viterbi")
+QUANTIZATIONS = ("none", "int8", "bf16")
+QUANTIZE_HELP = ("transformer on the CPU: int8 (every linear layer of the encoder in int8, one activation scale per "
+                 "token; es -0.2 F1) or bf16 (bfloat16 products on the CPU's AMX / AVX512-BF16 units); "
+                 "docs/results/tagging.md §12.7, §12.10")
 DECODE_HELP = ("transformer, softmax head: argmax (each word's best tag, as the HF pipeline gives an export) or "
                "viterbi (the best IOB2-valid tag sequence; es test +2.8 F1, docs/results/tagging.md §12.9)")
 TRANSFORMER_FORMAT = "zsner-transformer-1"
@@ -83,13 +87,13 @@ def _file_kind(path: Path) -> str:
 
 
 def load(path, *, lang: str | None = None, select: str = "src-dev", device: str = "auto",
-         embeddings: str | None = None, batch_size: int | None = None, quantize: bool = False,
+         embeddings: str | None = None, batch_size: int | None = None, quantize: str | bool = "none",
          model_folder: str = "", threads: int | None = None, found: ModelFile | None = None, decode: str = "argmax"):
     """A ``Tagger`` for the model at ``path``: ``tagger("raw text")`` -> ``Document``, ``tagger.pipe(texts)``.
 
     ``lang``: the text's language (a transfer model reads its target by default); ``embeddings``: vectors of
-    that language in the classic model's word space for words its vocabulary lacks; ``quantize``: int8
-    transformer encoder on the CPU; ``model_folder``: the transformer's base Hugging Face folder, when it moved;
+    that language in the classic model's word space for words its vocabulary lacks; ``quantize``: a transformer
+    encoder on the CPU in ``"int8"`` or ``"bf16"`` (``True``: int8); ``model_folder``: the transformer's base Hugging Face folder, when it moved;
     ``found``: ``find_model(path, select)`` when the caller already checked the path (read once); ``decode``: a
     softmax-head transformer's ``argmax`` (the HF pipeline's tags) or ``viterbi`` (constrained IOB2 decoding).
     """
@@ -98,6 +102,7 @@ def load(path, *, lang: str | None = None, select: str = "src-dev", device: str 
     from ..device import resolve_device
     from .tagger import Tagger
 
+    quantize = {True: "int8", False: "none", None: "none"}.get(quantize, quantize)
     found = found or find_model(path, select)
     if found.kind == "transformer":
         require("transformer", "a transformer model")
@@ -110,14 +115,14 @@ def load(path, *, lang: str | None = None, select: str = "src-dev", device: str 
         backend = TransformerBackend(found.file, lang, resolved, batch_size or 64, quantize, model_folder, decode)
         backend.lang = backend.lang or _transformer_target(found.file)
     else:
-        if quantize or decode != "argmax":
-            raise ZsnerError(f"{'--quantize' if quantize else '--decode'} applies to transformer models only",
+        if quantize != "none" or decode != "argmax":
+            raise ZsnerError(f"{'--quantize' if quantize != 'none' else '--decode'} applies to transformer models only",
                              found.file)
         from .classic import ClassicBackend
 
         backend = ClassicBackend(found.file, lang, embeddings or "", resolved, batch_size or 256)
     info = {"model": str(path), "file": str(found.file), "kind": found.kind, "lang": backend.lang,
-            "device": str(resolved), "select": select, "decode": decode}
+            "device": str(resolved), "select": select, "decode": decode, "quantize": quantize}
     # Sentences gathered before a backend call: the backend sorts them by length into its batches, so a larger pool
     # pads less (classic, English dev: 16 x 256 tags 1.4x the sentences per CPU-second of 4 x 256).
     return Tagger(backend, info, batch_size=16 * (batch_size or 256) if found.kind == "classic" else 256)
