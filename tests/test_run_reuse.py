@@ -47,3 +47,32 @@ def test_a_stored_option_the_run_lacks_still_differs(tmp_path):
     _finished(folder, {"train": {"epochs": 1, "teacher": ""}})
     with pytest.raises(ZsnerError, match="train.teacher"):
         claim(folder, {"train": {"epochs": 1}})
+
+
+def test_an_augmented_folder_records_its_teachers_content_so_a_retrained_teacher_is_not_reused(tmp_path):
+    """--teacher: the augmented folder's config holds each resolved checkpoint's SHA-256 (the base folder does not
+    learn from the teacher, and a run without --teacher records nothing, so earlier folders still match)."""
+    import hashlib
+
+    from zsner.config import TaggerConfig, TrainConfig
+    from zsner.runs import differences
+    from zsner.transfer.config import AugmentConfig, TransferConfig
+    from zsner.transfer.folders import seed_folders
+
+    checkpoint = tmp_path / "teacher.pt"
+    checkpoint.write_bytes(b"first training")
+    config, augment = TransferConfig(mode="augmented"), AugmentConfig(teacher=str(tmp_path / "teacher-run"))
+
+    def plan():
+        return seed_folders(config, TrainConfig(), TaggerConfig(), augment, tmp_path / "out", {}, [checkpoint])
+
+    first = plan()
+    assert first[1, "augmented"][1]["teachers"] == [{"checkpoint": str(checkpoint),
+                                                    "sha256": hashlib.sha256(b"first training").hexdigest()}]
+    assert "teachers" not in first[1, config.base_variant][1]
+    assert "teachers" not in seed_folders(config, TrainConfig(), TaggerConfig(), AugmentConfig(), tmp_path, {})[
+        1, "augmented"][1]
+    checkpoint.write_bytes(b"retrained")  # the same run folder, trained again
+    second = plan()
+    assert differences(first[1, "augmented"][1], second[1, "augmented"][1]) == ["teachers"]
+    assert differences(first[1, config.base_variant][1], second[1, config.base_variant][1]) == []

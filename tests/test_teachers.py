@@ -259,6 +259,31 @@ def test_transformer_augmented_takes_the_teachers_labels_and_init_takes_a_run_fo
     assert saved["teacher"] == str(teacher) and saved["init"] == str(init)
 
 
+def test_one_teacher_decoded_by_viterbi_is_the_ensemble_rule_on_that_teacher(tiny, tmp_path):
+    """--teacher-decode viterbi: one teacher's pseudo-labels are exactly those of it listed twice (the ensemble
+    rule), read from the same cached distributions, and the record says how they were decoded."""
+    [checkpoint] = teacher_checkpoints(str(tiny["runs"]["softmax"]))
+    sentences, cache = tiny["sentences"], tmp_path / "cache"
+    twice, _ = teacher_labels([checkpoint, checkpoint], sentences, "es", cache, progress=False)
+    once, record = teacher_labels([checkpoint], sentences, "es", cache, progress=False, decode="viterbi")
+    own, own_record = teacher_labels([checkpoint], sentences, "es", cache, progress=False)
+    assert once == twice and all(valid_iob2(tags) for tags in once)
+    assert record["cached"] == [True] and record["decode"] == "iob2-viterbi"
+    assert own_record["cached"] == [False] and own_record["decode"] == "own"  # its own tags: another entry
+
+
+@pytest.mark.parametrize("decode, teacher, fragment", [("beam", "runs/t", "must be viterbi"),
+                                                       ("viterbi", "", "give --teacher")])
+def test_a_teacher_decoding_is_checked_by_both_commands(decode, teacher, fragment):
+    from zsner.transfer.config import TransferConfig, check_options
+    from zsner.transformer.config import TransformerConfig, TransformerTrainConfig, validate
+
+    with pytest.raises(ZsnerError, match=fragment):
+        validate(TransformerConfig(), TransformerTrainConfig(mode="augmented", teacher=teacher, teacher_decode=decode))
+    with pytest.raises(ZsnerError, match=fragment):
+        check_options(TransferConfig(mode="augmented"), teacher, decode)
+
+
 def test_transformer_teacher_needs_augmented_mode():
     from zsner.transformer.config import TransformerConfig, TransformerTrainConfig, validate
 

@@ -7,7 +7,8 @@ projected corpus, multilingual) stands for the checkpoint its metrics.json selec
 (``tagging.load.find_model``); a ``.pt`` checkpoint is taken as it is. A classic model, another kind of folder or
 an unfinished run is one ``ZsnerError`` naming the path.
 
-One teacher: its own decoding, exactly (``predict_tags``: the head's best tags, repaired into IOB2). Several
+One teacher: its own decoding, exactly (``predict_tags``: the head's best tags, repaired into IOB2), or with
+``decode="viterbi"`` (``--teacher-decode viterbi``) the ensemble rule below applied to that one teacher. Several
 teachers, the ensemble rule:
 
 1. each teacher gives every word (at its first sub-word) a distribution over its own tags: the softmax of the
@@ -49,6 +50,20 @@ TEACHER_HELP = ("comma-separated transformer run folders (their src-dev checkpoi
                 "are the pseudo-labels, computed once and cached; several: each word's tag distributions (softmax, "
                 "or CRF marginals) marginalised into IOB2 (B+S, I+E), averaged, decoded by a constrained IOB2 "
                 "Viterbi (zsner/teachers.py)")
+TEACHER_DECODINGS = ("", "viterbi")
+TEACHER_DECODE_HELP = ("'' (default): one teacher's pseudo-labels are its own tags, several teachers' the ensemble's "
+                       "Viterbi; viterbi: one teacher's too, the constrained IOB2 Viterbi over its words' IOB2 "
+                       "marginals (es test pseudo-labels +2.8 F1 for a softmax-head teacher, docs/results "
+                       "§12.9)")
+
+
+def check_decode(decode: str, teachers: str, flag: str = "--teacher-decode") -> str | None:
+    """The message for a bad ``decode`` of the teachers ``teachers`` names, else None."""
+    if decode not in TEACHER_DECODINGS:
+        return f"{flag} must be viterbi or left empty (the default)"
+    if decode and not teachers:
+        return f"{flag} decodes the pseudo-labels of --teacher: give --teacher"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------- references
@@ -109,11 +124,12 @@ class Output:
 
 
 def teacher_labels(checkpoints: list[Path], sentences: list[list[str]], lang: str, cache_dir, device="cpu",
-                   batch_size: int = 64, progress: bool = True) -> tuple[list[list[str]], dict]:
-    """IOB2 tags of ``sentences`` by one teacher or the ensemble of several, and the record for metrics.json:
-    the checkpoints, whether each came from the cache, and the speed figures."""
+                   batch_size: int = 64, progress: bool = True, decode: str = "") -> tuple[list[list[str]], dict]:
+    """IOB2 tags of ``sentences`` by one teacher (its own decoding, or the ensemble rule when ``decode`` is
+    ``viterbi``) or the ensemble of several, and the record for metrics.json: the checkpoints, the decoding,
+    whether each came from the cache, and the speed figures."""
     started = time.perf_counter()
-    kind = "tags" if len(checkpoints) == 1 else "probabilities"
+    kind = "tags" if len(checkpoints) == 1 and decode != "viterbi" else "probabilities"
     outputs = [cached_output(checkpoint, sentences, lang, kind, cache_dir, device, batch_size, progress)
                for checkpoint in checkpoints]
     lengths = np.array([len(sentence) for sentence in sentences], dtype=np.int64)
@@ -126,7 +142,7 @@ def teacher_labels(checkpoints: list[Path], sentences: list[list[str]], lang: st
     tags = [table[row].tolist() for row in np.split(ids, np.cumsum(lengths)[:-1])] if sentences else []
     seconds = sum(output.seconds for output in outputs)
     record = {"checkpoints": [str(checkpoint) for checkpoint in checkpoints],
-              "cached": [output.cached for output in outputs], "teacher_sentences": len(sentences),
+              "decode": "own" if kind == "tags" else "iob2-viterbi", "cached": [output.cached for output in outputs], "teacher_sentences": len(sentences),
               "teacher_seconds": round(seconds, 2),
               "teacher_sentences_per_second": round(len(sentences) * len(outputs) / seconds, 2) if seconds else None,
               "teacher_wall_seconds": round(time.perf_counter() - started, 2)}

@@ -83,7 +83,7 @@ def _transfer(args, local: bool, seen: set) -> None:
 
     config, train = apply_overrides(TransferConfig(), args), apply_overrides(TrainConfig(), args)
     tagger, augment = apply_overrides(TaggerConfig(), args), apply_overrides(AugmentConfig(), args)
-    check_options(config, augment.teacher)
+    check_options(config, augment.teacher, augment.teacher_decode)
     base = config.base_variant
     if local:
         resolve_device(train.device)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..config import TaggerConfig
 from ..errors import ZsnerError
 from ..extras import require
-from ..teachers import TEACHER_HELP
+from ..teachers import TEACHER_DECODE_HELP, TEACHER_HELP, check_decode
 
 MODES = ("mono", "word-nochar", "word", "shared", "augmented")
 VECTORS = ("fasttext", "encoder", "concat")  # the word space: see transfer/spaces.py
@@ -81,6 +81,7 @@ class AugmentConfig:
     max_length: int = 0  # (capped by the training max_train_length)
     teacher: str = field(default="", metadata={"help": TEACHER_HELP})  # transformer run folders / checkpoints,
     # comma-separated, whose tags replace θ_s's pseudo-labels (one: its own tags; several: zsner/teachers.py's rule)
+    teacher_decode: str = field(default="", metadata={"help": TEACHER_DECODE_HELP})  # '' | viterbi
 
 
 def space_tagger(config: TransferConfig, tagger: TaggerConfig) -> TaggerConfig:
@@ -94,9 +95,9 @@ def space_tagger(config: TransferConfig, tagger: TaggerConfig) -> TaggerConfig:
     return dataclasses.replace(tagger, word_dim=added + (tagger.word_dim if config.vectors == "concat" else 0))
 
 
-def check_options(config: TransferConfig, teacher: str = "") -> None:
-    """The choices of a transfer command and the extras they need, checked before anything is read (``teacher``:
-    AugmentConfig.teacher)."""
+def check_options(config: TransferConfig, teacher: str = "", teacher_decode: str = "") -> None:
+    """The choices of a transfer command and the extras they need, checked before anything is read (``teacher``,
+    ``teacher_decode``: AugmentConfig's)."""
     base = config.base_variant
     for ok, message in [
             (config.mode in MODES, f"unknown --mode {config.mode!r}; choose from {', '.join(MODES)}"),
@@ -108,7 +109,8 @@ def check_options(config: TransferConfig, teacher: str = "") -> None:
              f"--vectors {config.vectors} builds its own shared space: it does not go with --mode mono or "
              "--mapping-dir"),
             (not teacher or config.mode == "augmented",
-             "--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented")]:
+             "--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented"),
+            (not check_decode(teacher_decode, teacher), check_decode(teacher_decode, teacher))]:
         if not ok:
             raise ZsnerError(message)
     if config.vectors != "fasttext":

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from ..chunks import file_digest
 from ..config import TaggerConfig, TrainConfig, to_dict
 from .config import AugmentConfig, TransferConfig, variant_tagger
 
@@ -13,9 +14,10 @@ FIGURE_DATA = "figure-data.json"  # in the first seed's base folder: what the ru
 
 
 def seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConfig, augment: AugmentConfig,
-                  out: Path, mapping: dict) -> dict:
+                  out: Path, mapping: dict, teachers: list | None = None) -> dict:
     """(seed, variant) -> (folder, the config.json its run writes): what decides whether a folder is reusable,
-    and what ``train_variant`` records there."""
+    and what ``train_variant`` records there. ``teachers``: the checkpoints ``--teacher`` resolved to; the
+    augmented folder records each one's content digest, so a retrained teacher run is not taken for the old one."""
     base = config.base_variant
     identity = {"src": config.src, "tgt": config.tgt, "base": base, "target_emb": config.target_emb,
                 "direction": config.mapping_direction, "mapping_dir": config.mapping_dir}
@@ -27,6 +29,8 @@ def seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     if mapping:  # likewise
         identity["mapping_config"] = mapping
     base_tagger = variant_tagger(base, tagger)
+    digests = [{"checkpoint": str(path), "sha256": file_digest(path, "teacher checkpoint").hex()}
+               for path in teachers or ()]
     plan = {}
     for seed in range(train.seed, train.seed + config.seeds):
         seeded, folder = to_dict(dataclasses.replace(train, seed=seed)), out / f"seed{seed}"
@@ -35,6 +39,9 @@ def seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
         if config.mode == "augmented":
             plan[seed, "augmented"] = (folder / "augmented", {**wanted, "augment": to_dict(augment),
                                                               "transfer": {**identity, "variant": "augmented"}})
+            if teachers:  # recorded only with --teacher, so that earlier folders still match
+                plan[seed, "augmented"][1]["teachers"] = digests
+
     return plan
 
 

@@ -33,19 +33,19 @@ def run_transfer(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
     ``overwrite``, which recomputes the requested seeds."""
     steps = StepTimes()
     steps.add("startup", startup_seconds())
-    check_options(config, augment.teacher)
+    check_options(config, augment.teacher, augment.teacher_decode)
     out = Path(out or f"runs/{config.src}-{config.tgt}-{config.mode}")
     if train.device not in ("auto", "cpu"):  # a bad --device fails here; each variant resolves it for its folder
         from ..device import resolve_device
 
         resolve_device(train.device)
     tagger = space_tagger(config, tagger)
-    plan = seed_folders(config, train, tagger, augment, out, read_mapping_config(config.mapping_config))
     teachers = None
     if augment.teacher:  # every teacher checked before any work
         from ..teachers import teacher_checkpoints
 
         teachers = teacher_checkpoints(augment.teacher)
+    plan = seed_folders(config, train, tagger, augment, out, read_mapping_config(config.mapping_config), teachers)
     # one writer per seed folder, not per OUT: a grid runs a transfer's seeds side by side, each `--seeds 1` into
     # the same OUT (the shared files there, results.json and the log, are rewritten or appended by each)
     with writing(*(folder for folder, _ in plan.values())):
@@ -143,7 +143,8 @@ def _run(config, train, tagger, augment, out: Path, inputs, bars, plan, data_dir
 
         sentences = [sentence.words for sentence in data.corpora["tgt-train"].sentences]
         pseudo, teacher_record = teacher_tags(teachers, sentences, config.tgt, data.vocabs.tags, config.cache_dir,
-                                              device=resolve_device(train.device), progress=bars)
+                                              device=resolve_device(train.device), progress=bars,
+                                              decode=augment.teacher_decode)
         timings["teacher"] = teacher_record["teacher_wall_seconds"]
     results: dict[str, list] = {base: []} if config.mode != "augmented" else {base: [], "augmented": []}
     shared = steps  # the command's own steps go to the first folder it trains; later ones get theirs only

@@ -16,9 +16,9 @@ from ..teachers import student_ids, teacher_labels
 
 
 def teacher_tags(checkpoints: list[Path], sentences: list[list[str]], lang: str, tags: Vocabulary, cache_dir,
-                 device="cpu", progress: bool = True) -> tuple[list[np.ndarray], dict]:
+                 device="cpu", progress: bool = True, decode: str = "") -> tuple[list[np.ndarray], dict]:
     """The teachers' tags of ``sentences`` as ids of the student's tag vocabulary (IOBES), and the record of the
-    teachers (checkpoints, cache hits, speed)."""
-    tagged, record = teacher_labels(checkpoints, sentences, lang, cache_dir, device, progress=progress)
+    teachers (checkpoints, decoding, cache hits, speed); ``decode``: ``--teacher-decode``."""
+    tagged, record = teacher_labels(checkpoints, sentences, lang, cache_dir, device, progress=progress, decode=decode)
     ids = student_ids(tagged, tags.items, "iobes", ",".join(map(str, checkpoints)))
     return [np.array(row, dtype=np.int64) for row in ids], record

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..device import resolve_device
 from ..errors import ZsnerError
-from ..teachers import TEACHER_HELP
+from ..teachers import TEACHER_DECODE_HELP, TEACHER_HELP, check_decode
 
 HEADS = ("softmax", "crf")
 MODES = ("zero-shot", "augmented")
@@ -73,6 +73,7 @@ class TransformerTrainConfig:
                                             "checkpoint to start from instead of training zero-shot first"})
     teacher: str = field(default="", metadata={"help": TEACHER_HELP})  # augmented mode: the pseudo-labels come from
     # these fixed teachers (computed once, cached) instead of the model being trained
+    teacher_decode: str = field(default="", metadata={"help": TEACHER_DECODE_HELP})  # '' | viterbi
     cache_dir: str = "runs/cache"  # the teachers' cached pseudo-labels (CACHE/teachers/)
     train_file: str = ""  # labelled CoNLL file of --tgt text (e.g. zsner project's projected.conll) trained on
     # instead of the source train sets, with --pseudo-loss (its labels are projections); selection unchanged
@@ -104,6 +105,7 @@ def validate(model: TransformerConfig, train: TransformerTrainConfig) -> None:
         (train.pseudo_loss in ("ce", "reverse-focal"), "--pseudo-loss must be ce or reverse-focal"),
         (not train.train_file or train.mode == "zero-shot", "--train-file trains in --mode zero-shot"),
         (not train.teacher or train.mode == "augmented", "--teacher gives the pseudo-labels of --mode augmented"),
+        (not check_decode(train.teacher_decode, train.teacher), check_decode(train.teacher_decode, train.teacher)),
         (all(task in AUX_TASKS for task in split_list(train.aux)), f"--aux takes {', '.join(AUX_TASKS)}"),
         (train.cloze_vocab in ("target", "full"), "--cloze-vocab must be target or full"),
         (bool(split_list(train.src)), "--src needs at least one language"),

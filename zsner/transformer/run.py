@@ -186,7 +186,7 @@ def _teacher_labels(teachers: list[Path], unlabelled_words: dict, tags: list[str
     labels, records = [], {}
     for lang, words in unlabelled_words.items():
         tagged, records[lang] = teacher_labels(teachers, words, lang, config.cache_dir, config.device,
-                                               config.eval_batch_size, config.progress)
+                                               config.eval_batch_size, config.progress, config.teacher_decode)
         labels += student_ids(tagged, tags, scheme, ",".join(map(str, teachers)))
     return labels, records[next(iter(records))] if len(records) == 1 else records
 
