@@ -7,8 +7,13 @@ tags stay float32. On a CPU without
 bfloat16 units torch emulates it, slower than float32, so :func:`check_supported` refuses it there.
 
 multilingual-e5-small, Spanish test as raw text, one thread: see docs/results/tagging.md §12.10.
+
+Training (``zsner transformer --cpu-precision bf16``) runs its forward passes, evaluations and pseudo-labelling under
+the same autocast while the weights, gradients and optimizer stay float32 (mixed precision, as ``--amp`` on CUDA).
 """
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import torch
 
@@ -22,8 +27,8 @@ def supported() -> bool:
 
 def check_supported() -> None:
     if not supported():
-        raise ZsnerError("--quantize bf16 needs a CPU with bfloat16 units (AVX512-BF16 or AMX; see lscpu): this one "
-                         "would emulate it, slower than float32: use --quantize int8 or none")
+        raise ZsnerError("bfloat16 needs a CPU with bfloat16 units (AVX512-BF16 or AMX; see lscpu): this one "
+                         "would emulate it, slower than float32 (use float32, or --quantize int8 to tag)")
 
 
 def bf16_linears(encoder: torch.nn.Module) -> torch.nn.Module:
@@ -36,3 +41,19 @@ def bf16_linears(encoder: torch.nn.Module) -> torch.nn.Module:
 
 def autocast():
     return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+CPU_PRECISIONS = ("", "bf16")
+
+
+def training_precision(precision: str, device):
+    """The context a transformer run trains and evaluates in: bfloat16 autocast for ``precision`` "bf16" (CPU only),
+    else none (float32 on the CPU; CUDA's own mixed precision is ``--amp``)."""
+    if precision != "bf16":
+        return nullcontext()
+    if torch.device(device).type != "cpu":
+        raise ZsnerError("--cpu-precision bf16 is for training on the CPU (on CUDA, --amp gives mixed precision)")
+    check_supported()
+    # no weight cache: autocast keeps its bfloat16 copies of the weights until the outermost context exits, which
+    # for a whole run would freeze the forward pass at the initial weights (the loss then does not fall)
+    return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)

@@ -81,6 +81,9 @@ class TransformerTrainConfig:
     threads: int = 1
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; resolved by zsner.device
     amp: bool = True  # mixed precision on CUDA (ignored on CPU: fp32); the CRF head always runs in fp32
+    cpu_precision: str = field(default="", metadata={"help": "'' (float32) or bf16: on the CPU, train and evaluate "
+                               "under bfloat16 autocast on its AMX / AVX512-BF16 units, weights and optimizer in "
+                               "float32 (docs/results/transformer.md §5.9)"})
     train_limit: int = 0  # first N sentences of each source train set (0 = all)
     eval_limit: int = 0  # first N sentences of each dev/test set (0 = all)
     unlabelled_limit: int = 0  # first N target train sentences used as unlabelled text (0 = all)
@@ -106,6 +109,7 @@ def validate(model: TransformerConfig, train: TransformerTrainConfig) -> None:
         (not train.train_file or train.mode == "zero-shot", "--train-file trains in --mode zero-shot"),
         (not train.teacher or train.mode == "augmented", "--teacher gives the pseudo-labels of --mode augmented"),
         (not check_decode(train.teacher_decode, train.teacher), check_decode(train.teacher_decode, train.teacher)),
+        (train.cpu_precision in ("", "bf16"), "--cpu-precision must be bf16 or left empty (float32)"),
         (all(task in AUX_TASKS for task in split_list(train.aux)), f"--aux takes {', '.join(AUX_TASKS)}"),
         (train.cloze_vocab in ("target", "full"), "--cloze-vocab must be target or full"),
         (bool(split_list(train.src)), "--src needs at least one language"),

@@ -31,6 +31,7 @@ from ..train import distributed
 from ..train.model_io import CHECKPOINT_FILE, read_torch_file
 from ..train.trainer import seed_everything
 from ..teachers import resolve, student_ids, teacher_checkpoints, teacher_labels
+from . import bf16
 from .checkpoints import model_checkpoint_problem
 from .config import TransformerConfig, TransformerTrainConfig, split_list, validate
 from .data import entity_types, label, read_split, read_train_file, read_unlabelled
@@ -154,22 +155,23 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
     teacher = _teacher_labels(teachers, unlabelled_words, tags, model_config.scheme, config) if teachers else None
-    trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets,
-                         teacher[0] if teacher else None)
-    if resume:
-        with resuming():  # a refused resume leaves training.log as it was
-            trainer.resume()
-    started = time.perf_counter()
-    if not (config.init and config.mode == "augmented") and config.epochs > 0:
-        trainer.fit_zero_shot()
-    if config.mode == "augmented":
-        trainer.fit_pseudo()
-    if not trainer.best:  # nothing trained (epochs 0): select the initial model
-        trainer.evaluate_initial()
-    if not distributed.is_main():  # DDP: the first process evaluates the chosen checkpoints; all return its metrics
-        return distributed.broadcast(None)
-    final = {lang: {"dev": dev[("tgt", lang)], "test": tests[lang]} for lang in targets}
-    metrics = finish(trainer, model_config, config, out, final, corpus)
+    with bf16.training_precision(config.cpu_precision, config.device):  # the teachers above: float32, as cached
+        trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets,
+                             teacher[0] if teacher else None)
+        if resume:
+            with resuming():  # a refused resume leaves training.log as it was
+                trainer.resume()
+        started = time.perf_counter()
+        if not (config.init and config.mode == "augmented") and config.epochs > 0:
+            trainer.fit_zero_shot()
+        if config.mode == "augmented":
+            trainer.fit_pseudo()
+        if not trainer.best:  # nothing trained (epochs 0): select the initial model
+            trainer.evaluate_initial()
+        if not distributed.is_main():  # DDP: the first process evaluates the chosen checkpoints; all get its metrics
+            return distributed.broadcast(None)
+        final = {lang: {"dev": dev[("tgt", lang)], "test": tests[lang]} for lang in targets}
+        metrics = finish(trainer, model_config, config, out, final, corpus)
     metrics["speed"]["wall_seconds"] = round(time.perf_counter() - started, 1)
     if teacher:
         metrics["teacher"] = teacher[1]
