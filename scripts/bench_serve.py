@@ -127,7 +127,8 @@ def run(model: str, mode: str, args) -> list[dict]:
     with ServerProcess(model, flags, python=args.python) as server:
         kind = json.loads(server.get("/health")[2])["kind"]
         if mode == "micro-batching":
-            print(f"{model}: 32 concurrent vs lone: {check_batching(server, tolerance=args.score_tolerance)}", flush=True)
+            checked = check_batching(server, tolerance=args.score_tolerance)
+            print(f"{model}: 32 concurrent vs lone: {checked}", flush=True)
         for text in SENTENCES[:8]:  # warm-up
             server.tag({"text": text})
         for clients in args.clients:

@@ -113,7 +113,8 @@ def main() -> None:
     parser.add_argument("--docstart", action="append", default=[], help="LANG=CONVENTION (default: the registry's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--decode", default="argmax", help="transformer models: argmax | viterbi (zsner tag --decode)")
-    parser.add_argument("--quantize", default="none", help="transformer models: none | int8 | bf16 (zsner tag --quantize)")
+    parser.add_argument("--quantize", default="none",
+                        help="transformer models: none | int8 | bf16 (zsner tag --quantize)")
     parser.add_argument("--limit", type=int, default=0, help="first N test sentences (0: all)")
     parser.add_argument("--diagnose", type=int, default=0, help="print N examples of each disagreement")
     args = parser.parse_args()

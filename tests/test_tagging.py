@@ -243,11 +243,10 @@ def test_bf16_transformer_is_close_to_float32_and_the_cli_agrees(transformer_run
 
 
 def test_bf16_is_refused_where_the_cpu_would_emulate_it(transformer_run, monkeypatch):
+    from zsner.errors import ZsnerError
     from zsner.transformer import bf16
 
     monkeypatch.setattr(bf16, "supported", lambda: False)
-    from zsner.errors import ZsnerError
-
     with pytest.raises(ZsnerError, match="bfloat16 units"):
         zsner.load(transformer_run, device="cpu", quantize="bf16")
 

@@ -307,4 +307,16 @@ def test_cpu_bf16_training_is_mixed_precision_close_to_float32(folder, tmp_path,
     with pytest.raises(ZsnerError, match="--cpu-precision"):
         validate(model_config, TransformerTrainConfig(cpu_precision="fp16"))
     with pytest.raises(ZsnerError, match="training on the CPU"):
-        bf16.training_precision("bf16", "cuda")
+        bf16.check_training("bf16", "cuda")
+
+
+def test_cpu_bf16_on_a_cpu_without_bfloat16_units_stops_before_the_run_folder_is_touched(folder, tmp_path,
+                                                                                         monkeypatch):
+    from zsner.transformer import bf16
+
+    monkeypatch.setattr(bf16, "supported", lambda: False)
+    config = TransformerTrainConfig(src="en", tgt="es", train_limit=8, eval_limit=4, epochs=1, progress=False,
+                                    cpu_precision="bf16", device="cpu")
+    with pytest.raises(ZsnerError, match="bfloat16 units"):
+        run(TransformerConfig(model=folder), config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -142,7 +142,8 @@ def teacher_labels(checkpoints: list[Path], sentences: list[list[str]], lang: st
     tags = [table[row].tolist() for row in np.split(ids, np.cumsum(lengths)[:-1])] if sentences else []
     seconds = sum(output.seconds for output in outputs)
     record = {"checkpoints": [str(checkpoint) for checkpoint in checkpoints],
-              "decode": "own" if kind == "tags" else "iob2-viterbi", "cached": [output.cached for output in outputs], "teacher_sentences": len(sentences),
+              "decode": "own" if kind == "tags" else "iob2-viterbi", "cached": [output.cached for output in outputs],
+              "teacher_sentences": len(sentences),
               "teacher_seconds": round(seconds, 2),
               "teacher_sentences_per_second": round(len(sentences) * len(outputs) / seconds, 2) if seconds else None,
               "teacher_wall_seconds": round(time.perf_counter() - started, 2)}

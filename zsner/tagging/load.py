@@ -93,7 +93,8 @@ def load(path, *, lang: str | None = None, select: str = "src-dev", device: str 
 
     ``lang``: the text's language (a transfer model reads its target by default); ``embeddings``: vectors of
     that language in the classic model's word space for words its vocabulary lacks; ``quantize``: a transformer
-    encoder on the CPU in ``"int8"`` or ``"bf16"`` (``True``: int8); ``model_folder``: the transformer's base Hugging Face folder, when it moved;
+    encoder on the CPU in ``"int8"`` or ``"bf16"`` (``True``: int8); ``model_folder``: the transformer's base
+    Hugging Face folder, when it moved;
     ``found``: ``find_model(path, select)`` when the caller already checked the path (read once); ``decode``: a
     softmax-head transformer's ``argmax`` (the HF pipeline's tags) or ``viterbi`` (constrained IOB2 decoding).
     """
@@ -116,8 +117,8 @@ def load(path, *, lang: str | None = None, select: str = "src-dev", device: str 
         backend.lang = backend.lang or _transformer_target(found.file)
     else:
         if quantize != "none" or decode != "argmax":
-            raise ZsnerError(f"{'--quantize' if quantize != 'none' else '--decode'} applies to transformer models only",
-                             found.file)
+            flag = "--quantize" if quantize != "none" else "--decode"
+            raise ZsnerError(f"{flag} applies to transformer models only", found.file)
         from .classic import ClassicBackend
 
         backend = ClassicBackend(found.file, lang, embeddings or "", resolved, batch_size or 256)

@@ -99,6 +99,7 @@ def check_options(config: TransferConfig, teacher: str = "", teacher_decode: str
     """The choices of a transfer command and the extras they need, checked before anything is read (``teacher``,
     ``teacher_decode``: AugmentConfig's)."""
     base = config.base_variant
+    decode_problem = check_decode(teacher_decode, teacher)
     for ok, message in [
             (config.mode in MODES, f"unknown --mode {config.mode!r}; choose from {', '.join(MODES)}"),
             (config.base in MODES[:-1], f"--base must be one of {', '.join(MODES[:-1])}"),
@@ -110,7 +111,7 @@ def check_options(config: TransferConfig, teacher: str = "", teacher_decode: str
              "--mapping-dir"),
             (not teacher or config.mode == "augmented",
              "--teacher replaces Algorithm 1's pseudo-labels: it needs --mode augmented"),
-            (not check_decode(teacher_decode, teacher), check_decode(teacher_decode, teacher))]:
+            (decode_problem is None, decode_problem)]:
         if not ok:
             raise ZsnerError(message)
     if config.vectors != "fasttext":

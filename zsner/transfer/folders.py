@@ -41,7 +41,6 @@ def seed_folders(config: TransferConfig, train: TrainConfig, tagger: TaggerConfi
                                                               "transfer": {**identity, "variant": "augmented"}})
             if teachers:  # recorded only with --teacher, so that earlier folders still match
                 plan[seed, "augmented"][1]["teachers"] = digests
-
     return plan
 
 

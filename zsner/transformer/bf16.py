@@ -3,8 +3,8 @@
 Every ``nn.Linear`` weight of the encoder is stored in bfloat16 once (half the memory, no cast per batch) and the
 forward pass runs under ``torch.autocast("cpu", bfloat16)``: linear layers (the tag head's too) and attention (SDPA)
 multiply in bfloat16 with float32 accumulation; the embeddings, the residual sums, LayerNorm and the softmax over
-tags stay float32. On a CPU without
-bfloat16 units torch emulates it, slower than float32, so :func:`check_supported` refuses it there.
+tags stay float32. On a CPU without bfloat16 units torch emulates it, slower than float32, so
+:func:`check_supported` refuses it there.
 
 multilingual-e5-small, Spanish test as raw text, one thread: see docs/results/tagging.md §12.10.
 
@@ -43,17 +43,20 @@ def autocast():
     return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
-CPU_PRECISIONS = ("", "bf16")
-
-
-def training_precision(precision: str, device):
-    """The context a transformer run trains and evaluates in: bfloat16 autocast for ``precision`` "bf16" (CPU only),
-    else none (float32 on the CPU; CUDA's own mixed precision is ``--amp``)."""
+def check_training(precision: str, device) -> None:
+    """``--cpu-precision bf16`` needs the CPU as the run's (resolved) device, and one with bfloat16 units."""
     if precision != "bf16":
-        return nullcontext()
+        return
     if torch.device(device).type != "cpu":
         raise ZsnerError("--cpu-precision bf16 is for training on the CPU (on CUDA, --amp gives mixed precision)")
     check_supported()
+
+
+def training_precision(precision: str):
+    """The context a transformer run trains and evaluates in (checked by :func:`check_training`): bfloat16 autocast
+    for ``precision`` "bf16", else none (float32 on the CPU; CUDA's own mixed precision is ``--amp``)."""
+    if precision != "bf16":
+        return nullcontext()
     # no weight cache: autocast keeps its bfloat16 copies of the weights until the outermost context exits, which
     # for a whole run would freeze the forward pass at the initial weights (the loss then does not fall)
     return torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False)

@@ -14,6 +14,7 @@ from ..errors import ZsnerError
 from ..teachers import TEACHER_DECODE_HELP, TEACHER_HELP, check_decode
 
 HEADS = ("softmax", "crf")
+CPU_PRECISIONS = ("", "bf16")  # float32 | bfloat16 autocast (zsner/transformer/bf16.py)
 MODES = ("zero-shot", "augmented")
 AUX_TASKS = ("li", "cl", "pc")
 CRITERIA = ("src-dev", "tgt-dev")
@@ -97,6 +98,7 @@ def split_list(text: str) -> list[str]:
 
 def validate(model: TransformerConfig, train: TransformerTrainConfig) -> None:
     """Reject impossible settings with one clear message."""
+    decode_problem = check_decode(train.teacher_decode, train.teacher)
     checks = [
         (model.head in HEADS, f"--head must be one of {', '.join(HEADS)}"),
         (model.scheme in ("iob2", "iobes"), "--scheme must be iob2 or iobes"),
@@ -108,8 +110,8 @@ def validate(model: TransformerConfig, train: TransformerTrainConfig) -> None:
         (train.pseudo_loss in ("ce", "reverse-focal"), "--pseudo-loss must be ce or reverse-focal"),
         (not train.train_file or train.mode == "zero-shot", "--train-file trains in --mode zero-shot"),
         (not train.teacher or train.mode == "augmented", "--teacher gives the pseudo-labels of --mode augmented"),
-        (not check_decode(train.teacher_decode, train.teacher), check_decode(train.teacher_decode, train.teacher)),
-        (train.cpu_precision in ("", "bf16"), "--cpu-precision must be bf16 or left empty (float32)"),
+        (decode_problem is None, decode_problem),
+        (train.cpu_precision in CPU_PRECISIONS, "--cpu-precision must be bf16 or left empty (float32)"),
         (all(task in AUX_TASKS for task in split_list(train.aux)), f"--aux takes {', '.join(AUX_TASKS)}"),
         (train.cloze_vocab in ("target", "full"), "--cloze-vocab must be target or full"),
         (bool(split_list(train.src)), "--src needs at least one language"),

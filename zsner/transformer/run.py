@@ -21,7 +21,7 @@ from ..atomic import write_json, write_text
 from ..config import from_dict, save_configs
 from ..data.conll import write_conll
 from ..data.tags import tag_set
-from ..device import resolved
+from ..device import resolve_device, resolved
 from ..errors import ZsnerError
 from ..nn.tagger import count_parameters
 from ..resources import SPLITS, dataset_path
@@ -61,6 +61,7 @@ def _writer(out_dir):
 def _checked_run(model_config: TransformerConfig, config: TransformerTrainConfig, out_dir, overwrite: bool,
                  resume: bool) -> dict:
     validate(model_config, config)
+    bf16.check_training(config.cpu_precision, resolve_device(config.device))  # before --out is touched, as below
     cloze = bool({"cl", "pc"} & set(split_list(config.aux)))
     if distributed.world() > 1 and cloze:
         raise ZsnerError("--aux cl and pc draw their masks per batch: run them in one process, not under torchrun")
@@ -155,7 +156,7 @@ def _run(model_config: TransformerConfig, config: TransformerTrainConfig, out: P
              len(source_corpus), len(source_corpus.windows), len(unlabelled) if unlabelled else 0,
              {f"{role}-{lang}": len(s) for (role, lang), s in dev.items()}, {lang: len(s) for lang, s in tests.items()})
     teacher = _teacher_labels(teachers, unlabelled_words, tags, model_config.scheme, config) if teachers else None
-    with bf16.training_precision(config.cpu_precision, config.device):  # the teachers above: float32, as cached
+    with bf16.training_precision(config.cpu_precision):  # the teachers above: float32, as cached
         trainer = FineTuning(model, model_config, config, out, source_corpus, unlabelled, dev_sets,
                              teacher[0] if teacher else None)
         if resume:
