@@ -10,7 +10,11 @@ predicted entity is correct iff (document, start, end, label) equals a gold one 
     python scripts/raw_text_f1.py --model runs/en-es-e5-softmax-1epoch --langs es,nl --docstart nl=drop-line
 
 ``--diagnose N`` prints the N most frequent gold words that the tokenizer does not produce (inside entities) and
-N sentence boundaries the splitter missed or added.
+N sentence boundaries the splitter missed or added. ``--errors N`` prints the gold-tokens row's error account
+(zsner.span_errors: per type, correct / wrong type / wrong boundary / both / missed / spurious, the F1 with the type
+made perfect) and its N most frequent strings of each outcome, then the same predictions re-scored under the
+casing convention (analysis only, never a system: target-language knowledge, as scripts/casing_rule.py): entities
+without a capitalised word dropped, and also lowercase words trimmed from the entities' edges.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import zsner
 from zsner.data.conll import read_dataset
 from zsner.data.tags import chunks
 from zsner.errors import ZsnerError
+from zsner.span_errors import markdown as error_account
 from zsner.tagging.detokenize import detokenize_document
 from zsner.tagging.document import Document
 
@@ -97,6 +102,28 @@ def diagnose(docs, lang: str, limit: int) -> str:
     return "\n".join(lines)
 
 
+def casing_variants(docs, predicted: list[set]) -> dict:
+    """``predicted`` with uncased entities dropped, and also with lowercase edge words trimmed (gold-token spans)."""
+    dropped, trimmed = [], []
+    for (text, offsets, _), spans in zip(docs, predicted):
+        words = [word for sentence in offsets for word in sentence]
+        upper = lambda word: text[word[0]:word[1]][:1].isupper()  # noqa: E731
+        kept, cut = set(), set()
+        for start, end, label in spans:
+            inside = [word for word in words if start <= word[0] and word[1] <= end]
+            if not any(map(upper, inside)):
+                continue
+            kept.add((start, end, label))
+            while not upper(inside[-1]) and text[inside[-1][0]:inside[-1][1]][:1].isalpha():
+                inside.pop()
+            while not upper(inside[0]) and text[inside[0][0]:inside[0][1]][:1].isalpha():
+                inside.pop(0)
+            cut.add((inside[0][0], inside[-1][1], label))
+        dropped.append(kept)
+        trimmed.append(cut)
+    return {"uncased entities dropped": dropped, "and lowercase edge words trimmed": trimmed}
+
+
 def row(model: str, lang: str, setting: str, result: dict, seconds: float, sentences: int, base: float | None) -> str:
     micro = result.get("all", {"p": 0, "r": 0, "f1": 0})
     types = " | ".join(f"{result[t]['f1']:.2f}" if t in result else "–" for t in TYPES)
@@ -117,6 +144,8 @@ def main() -> None:
                         help="transformer models: none | int8 | bf16 (zsner tag --quantize)")
     parser.add_argument("--limit", type=int, default=0, help="first N test sentences (0: all)")
     parser.add_argument("--diagnose", type=int, default=0, help="print N examples of each disagreement")
+    parser.add_argument("--errors", type=int, default=-1,
+                        help="print the gold-tokens row's error account with N examples per outcome (-1: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     docstart = dict(item.split("=", 1) for item in args.docstart)
@@ -144,6 +173,13 @@ def main() -> None:
                 seconds = time.perf_counter() - started
                 result = score([spans for _, _, spans in docs], predicted)
                 lines.append(row(name, f"{lang} ({len(sentences)})", setting, result, seconds, len(sentences), base))
+                if base is None and args.errors >= 0:
+                    gold = [spans for _, _, spans in docs]
+                    notes.append(f"{name} {lang}, gold tokens, error account:\n\n" + error_account(
+                        gold, predicted, [text for text, _, _ in docs], args.errors))
+                    for variant, spans in casing_variants(docs, predicted).items():
+                        notes.append(f"{name} {lang}, gold tokens, {variant} (casing convention, analysis "
+                                     f"only):\n\n" + error_account(gold, spans))
                 base = result["all"]["f1"] if base is None else base
                 if args.diagnose and group > 1:
                     notes.append(f"{name} {lang}:\n" + diagnose(docs, lang, args.diagnose))
