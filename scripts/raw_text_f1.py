@@ -30,7 +30,8 @@ import zsner
 from zsner.data.conll import read_dataset
 from zsner.data.tags import chunks
 from zsner.errors import ZsnerError
-from zsner.span_errors import markdown as error_account
+from zsner.projection.spans import cased
+from zsner.span_errors import markdown as error_account, prf
 from zsner.tagging.detokenize import detokenize_document
 from zsner.tagging.document import Document
 
@@ -61,12 +62,8 @@ def score(gold: list[set], predicted: list[set]) -> dict:
             for _, _, label in label_set:
                 counts[label][index] += 1
                 counts["all"][index] += 1
-    result = {}
-    for label, (right, found, expected) in counts.items():
-        precision, recall = 100 * right / max(found, 1), 100 * right / max(expected, 1)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        result[label] = {"p": precision, "r": recall, "f1": f1, "support": expected}
-    return result
+    return {label: {**prf(right, found, expected), "support": expected}
+            for label, (right, found, expected) in counts.items()}
 
 
 def tag_raw(tagger, docs) -> list[set]:
@@ -107,16 +104,20 @@ def casing_variants(docs, predicted: list[set]) -> dict:
     dropped, trimmed = [], []
     for (text, offsets, _), spans in zip(docs, predicted):
         words = [word for sentence in offsets for word in sentence]
-        upper = lambda word: text[word[0]:word[1]][:1].isupper()  # noqa: E731
+
+        def lowercase(word) -> bool:
+            first = text[word[0]:word[1]][:1]
+            return first.isalpha() and not first.isupper()
+
         kept, cut = set(), set()
         for start, end, label in spans:
             inside = [word for word in words if start <= word[0] and word[1] <= end]
-            if not any(map(upper, inside)):
+            if not cased([text[a:b] for a, b in inside]):  # scripts/casing_rule.py's rule
                 continue
             kept.add((start, end, label))
-            while not upper(inside[-1]) and text[inside[-1][0]:inside[-1][1]][:1].isalpha():
+            while lowercase(inside[-1]):
                 inside.pop()
-            while not upper(inside[0]) and text[inside[0][0]:inside[0][1]][:1].isalpha():
+            while lowercase(inside[0]):
                 inside.pop(0)
             cut.add((inside[0][0], inside[-1][1], label))
         dropped.append(kept)
@@ -171,10 +172,10 @@ def main() -> None:
                 started = time.perf_counter()
                 predicted = tag(tagger, docs)
                 seconds = time.perf_counter() - started
-                result = score([spans for _, _, spans in docs], predicted)
+                gold = [spans for _, _, spans in docs]
+                result = score(gold, predicted)
                 lines.append(row(name, f"{lang} ({len(sentences)})", setting, result, seconds, len(sentences), base))
                 if base is None and args.errors >= 0:
-                    gold = [spans for _, _, spans in docs]
                     notes.append(f"{name} {lang}, gold tokens, error account:\n\n" + error_account(
                         gold, predicted, [text for text, _, _ in docs], args.errors))
                     for variant, spans in casing_variants(docs, predicted).items():

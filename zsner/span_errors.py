@@ -112,18 +112,18 @@ def fixed_f1(gold: list, predicted: list, label: str) -> float:
 def markdown(gold: list, predicted: list, texts: list | None = None, examples: int = 0) -> str:
     """The per-type account as Markdown: outcomes, spurious, F1, the F1 with the type fixed; then examples."""
     result = account(gold, predicted, texts)
-    overall = result.scores()["f1"]
+    overall, labels = result.scores()["f1"], result.labels()
     lines = ["| type | gold | correct | wrong type | wrong boundary | wrong both | missed | predicted | spurious "
              "| P | R | F1 | F1 with the type fixed (gain) |",
              "|---|" + "---:|" * 12]
-    for label in result.labels():
+    for label in labels:
         counts, score = result.outcomes[label], result.scores(label)
         gain = fixed_f1(gold, predicted, label)
         lines.append(f"| {label} | {score['gold']} | " + " | ".join(str(counts[k]) for k in OUTCOMES)
                      + f" | {score['predicted']} | {result.spurious[label]} | {score['p']:.2f} | {score['r']:.2f} "
                      f"| {score['f1']:.2f} | {gain:.2f} ({gain - overall:+.2f}) |")
     micro = result.scores()
-    totals = [sum(result.outcomes[x][k] for x in result.labels()) for k in OUTCOMES]
+    totals = [sum(result.outcomes[x][k] for x in labels) for k in OUTCOMES]
     lines.append(f"| all | {micro['gold']} | " + " | ".join(map(str, totals)) + f" | {micro['predicted']} | "
                  f"{sum(result.spurious.values())} | {micro['p']:.2f} | {micro['r']:.2f} | **{overall:.2f}** | – |")
     if result.confusion:
