@@ -30,9 +30,10 @@ _zsner_extra_modules() {
 _zsner_install() {  # $1 extras; pip output stays quiet unless it fails
   local spec="." prefix
   [ -z "$1" ] || spec=".[$1]"
-  # not --no-cache-dir: without its wheel cache the venv's pip installs sdists (seqeval) by the legacy setup.py path,
-  # whose setup_requires then pulls a setuptools_scm that does not import (seen in a fresh clone's CI run)
-  python3 -m pip install -q -e "$spec" >&2 && return
+  # --use-pep517: otherwise an older venv pip (Debian's 23.0) installs sdists (seqeval) by the legacy setup.py path,
+  # whose setup_requires fetches the newest setuptools_scm without its dependencies and fails to import it (seen on
+  # a fresh machine, with no wheel cache to hide it); PEP 517 installs setup_requires with pip, dependencies included
+  python3 -m pip install -q --use-pep517 -e "$spec" >&2 && return
   prefix=$(python3 -c 'import sys; print(sys.prefix)')
   _zsner_env_fail "installing zsner ($spec) into $prefix failed (see pip's message above; free disk there:" \
     "$(df -h --output=avail "$prefix" 2>/dev/null | tail -n 1 | tr -d ' '))"
