@@ -5,6 +5,8 @@ exported model, the classic backend end to end with a time breakdown, and the st
     python scripts/bench_tag.py classic --model runs/train-en-1epoch --lang en --split dev \\
         --model runs/en-es-augmented/seed1/augmented --lang es --split test
     python scripts/bench_tag.py startup --model runs/en-es-augmented/seed1/augmented --model runs/en-es-e5-softmax-1epoch
+    python scripts/bench_tag.py student --run runs/en-es-e5-frz3-fp32 --model runs/en-nl-student-ctx --lang nl \
+        --clock cpu
 
 Texts: the CoNLL sentences detokenized (zsner.tagging.detokenize), one text each. F1: predicted entities against the
 gold spans by character offsets, exact (start, end, label) (scripts/raw_text_f1.py). Speed: sentences per second,
@@ -228,6 +230,29 @@ def breakdown(tagger, texts, repeats: int) -> dict:
     return parts
 
 
+# --- student against teacher: the same raw test text, one thread ---------------------------------------------
+
+def student(args) -> None:
+    """Each ``--model`` (a classic student, with its ``--lang``) against the ``--run`` teacher in every CPU
+    precision this machine has, both decoding as their labels were made (the teacher by constrained Viterbi)."""
+    torch.set_num_threads(1)
+    print(header(f"Student against teacher, raw test lines, 1 thread ({args.clock} seconds)"))
+    print("| lang | system | setting | sent/s | F1 (char offsets) | student speed-up |\n|---|---|---|---:|---:|---:|")
+    for model, lang in zip(args.model, args.lang):
+        texts, gold = texts_and_gold(lang, "test", args.limit)
+        rates = {}
+        teachers = [(f"teacher {q}", args.run, {"quantize": q, "decode": "viterbi"}) for q in QUANTIZE]
+        for name, path, options in [("student", model, {})] + teachers:
+            tagger = zsner.load(path, lang=lang, device="cpu", **options)
+            list(tagger.pipe(texts[:64]))  # warm-up
+            seconds, docs = best_time(lambda: list(tagger.pipe(texts)), args.repeats)
+            rates[name] = len(texts) / seconds
+            f1 = score(gold, predicted_spans(docs))["all"]["f1"]
+            ratio = "" if name == "student" else f"{rates['student'] / rates[name]:.1f}×"
+            print(f"| {lang} ({len(texts)}) | {name} | {path} | {rates[name]:,.1f} | {f1:.2f} | {ratio} |", flush=True)
+    print(f"\nbest of {args.repeats}; load after {os.getloadavg()[0]:.2f}\n")
+
+
 # --- start-up of `zsner tag` ----------------------------------------------------------------------------------
 
 SENTENCE = {"es": "El Gobierno de España aprobó ayer en Madrid el plan de la Unión Europea.",
@@ -278,8 +303,8 @@ def heaviest_imports(trace: str, top: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["transformer", "classic", "startup"])
-    parser.add_argument("--run", help="transformer run folder")
+    parser.add_argument("part", choices=["transformer", "classic", "startup", "student"])
+    parser.add_argument("--run", help="transformer run folder (student: the teacher)")
     parser.add_argument("--model", action="append", default=[], help="classic / startup: model (repeatable)")
     parser.add_argument("--lang", action="append", default=[], help="classic: language per --model")
     parser.add_argument("--split", action="append", default=[], help="classic: split per --model (dev = testa)")
@@ -303,6 +328,8 @@ def main() -> None:
         transformer(args)
     elif args.part == "classic":
         classic(args)
+    elif args.part == "student":
+        student(args)
     else:
         startup(args)
 
